@@ -1,0 +1,24 @@
+"""Recurrent layers and cells: drop-in replacements for torch.nn's.
+
+``import rnnkit.nn as nn`` can replace ``import torch.nn as nn``: the names defined here are
+rnnkit's (RNN, LSTM, GRU and their cells), every other name (``Linear``, ``Module``,
+``utils``, ``functional``...) is torch.nn's own.
+"""
+
+from __future__ import annotations
+
+import torch.nn as _torch_nn
+
+from .backend import BACKENDS
+from .cells import GRUCell, LSTMCell, RNNCell
+from .recurrent import GRU, LSTM, RNN, RNNBase
+
+__all__ = ["RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell", "BACKENDS"]
+
+
+def __getattr__(name: str):
+    # Anything we do not define is torch.nn's, so switching the import is all a user does.
+    try:
+        return getattr(_torch_nn, name)
+    except AttributeError:
+        raise AttributeError(f"module 'rnnkit.nn' has no attribute {name!r}") from None

@@ -1,0 +1,67 @@
+"""Which implementation runs a layer: our explicit BPTT, torch's fused kernel, or the cell loop.
+
+* ``"rnnkit"``: :mod:`rnnkit.nn.bptt`, our forward and backward through time.
+* ``"native"``: torch's own fused kernel (``torch._VF``, what torch.nn.LSTM calls: oneDNN on the
+  CPU, cuDNN on the GPU), with packed sequences for variable lengths.
+* ``"reference"``: a Python loop over :mod:`rnnkit.nn.cells` differentiated by autograd. Slow;
+  it is the independent reference the fast paths are tested against.
+* ``"auto"``: whichever of the first two ``benchmarks/bench_layers.py`` measured faster for the
+  configuration (the table below).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import _VF
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+BACKENDS = ("auto", "rnnkit", "native", "reference")
+
+_VF_FUNCTIONS = {
+    "LSTM": _VF.lstm,
+    "GRU": _VF.gru,
+    "RNN_TANH": _VF.rnn_tanh,
+    "RNN_RELU": _VF.rnn_relu,
+}
+
+
+def choose_backend(mode: str, device: torch.device, variable_lengths: bool, needs_grad: bool) -> str:
+    """The faster backend for a configuration, as ``benchmarks/bench_layers.py`` measured it.
+
+    On the GPU cuDNN's fused kernels win everywhere. On the CPU (2 cores, torch 2.13; the
+    README's speed table has the figures): torch's LSTM runs oneDNN's fused RNN primitive, which
+    a Python time loop does not beat on fixed-length batches; torch's GRU and vanilla RNN have no
+    fused CPU kernel, and packed sequences fall back to a slow path in training, so ours wins
+    there. Without gradients (inference) torch's kernels win except for fixed-length GRU and RNN.
+    """
+    if device.type != "cpu":
+        return "native"
+    if mode == "LSTM":
+        return "rnnkit" if variable_lengths and needs_grad else "native"
+    return "rnnkit" if needs_grad or not variable_lengths else "native"
+
+
+def native_forward(mode, x, hx, flat_weights, has_bias, num_layers, dropout, training, bidirectional, lengths):
+    """torch's fused kernel on a time-major padded batch.
+
+    Shapes: x (T, B, I); hx (L*D, B, H) or an (h, c) pair of those; lengths (B,) on the CPU or
+    ``None``. Returns output (T, B, D*H) with zeros at padded steps and the final state(s).
+    """
+    fn = _VF_FUNCTIONS[mode]
+    is_lstm = mode == "LSTM"
+    hx_arg = tuple(hx) if is_lstm else hx
+    if lengths is None:
+        out, *state = fn(x, hx_arg, flat_weights, has_bias, num_layers, dropout, training, bidirectional, False)
+    else:
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        order, unorder = packed.sorted_indices, packed.unsorted_indices
+        hx_sorted = tuple(s.index_select(1, order) for s in hx) if is_lstm else hx.index_select(1, order)
+        data, *state = fn(
+            packed.data, packed.batch_sizes, hx_sorted, flat_weights, has_bias, num_layers, dropout, training,
+            bidirectional,
+        )
+        out, _ = pad_packed_sequence(
+            PackedSequence(data, packed.batch_sizes, order, unorder), total_length=x.shape[0]
+        )
+        state = [s.index_select(1, unorder) for s in state]
+    return out, (tuple(state) if is_lstm else state[0])

@@ -1,0 +1,445 @@
+"""Multi-layer, bidirectional recurrent layers: drop-in replacements for torch.nn.RNN/LSTM/GRU.
+
+A layer is a loop over a cell (:mod:`rnnkit.nn.cells`); stacking and the reverse direction wrap
+that loop. The loop runs on one of the interchangeable backends of :mod:`rnnkit.nn.backend`; all
+share torch.nn's parameter names, so one ``state_dict`` loads into any of them and into torch.nn.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from . import bptt, cells
+from ._checks import check_choice, check_dropout, check_float_tensor, check_positive_int, check_state
+from .backend import BACKENDS, choose_backend, native_forward
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class RNNBase(nn.Module):
+    """Common machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU` (see those)."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        *,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        check_positive_int("input_size", input_size)
+        check_positive_int("hidden_size", hidden_size)
+        check_positive_int("num_layers", num_layers)
+        check_dropout(dropout)
+        check_choice("backend", backend, BACKENDS)
+        if proj_size:
+            raise ValueError(f"proj_size={proj_size} is not supported by rnnkit; use torch.nn.LSTM for projections")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"dropout={dropout} has no effect with num_layers=1: dropout is applied between layers",
+                stacklevel=3,
+            )
+        self.mode = mode
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size, self.backend = bidirectional, 0, backend
+        self.num_directions = 2 if bidirectional else 1
+        gate_size = _GATES[mode] * hidden_size
+        kw = {"device": device, "dtype": dtype}
+        self._flat_weights_names: list[str] = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = {"weight_ih": (gate_size, layer_input), "weight_hh": (gate_size, hidden_size)}
+                if bias:
+                    shapes.update(bias_ih=(gate_size,), bias_hh=(gate_size,))
+                for kind, shape in shapes.items():
+                    self.register_parameter(kind + suffix, nn.Parameter(torch.empty(shape, **kw)))
+                    self._flat_weights_names.append(kind + suffix)
+        self.reset_parameters()
+
+    # -- torch.nn compatibility -------------------------------------------------------------
+
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def flatten_parameters(self) -> None:
+        """No-op, for code written for torch.nn (which compacts weights for cuDNN here)."""
+
+    @property
+    def _flat_weights(self) -> list[torch.Tensor]:
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        per = 4 if self.bias else 2
+        w = self._flat_weights
+        return [w[i : i + per] for i in range(0, len(w), per)]
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
+                    "bidirectional": False, "backend": "auto"}
+        for key, default in defaults.items():
+            if getattr(self, key) != default:
+                s += f", {key}={getattr(self, key)!r}"
+        return s
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, *, backend: str = "auto"):
+        """An rnnkit layer with ``module``'s configuration and a copy of its weights."""
+        expected = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}[cls.__name__]
+        if not isinstance(module, expected):
+            raise ValueError(
+                f"{cls.__name__}.from_torch expects a torch.nn.{cls.__name__}; got {type(module).__name__}"
+            )
+        kwargs = {}
+        if cls is RNN:
+            kwargs["nonlinearity"] = module.nonlinearity
+        if cls is LSTM:
+            kwargs["proj_size"] = module.proj_size
+        p = next(module.parameters())
+        layer = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
+                    batch_first=module.batch_first, dropout=module.dropout,
+                    bidirectional=module.bidirectional,
+                    device=p.device, dtype=p.dtype, backend=backend, **kwargs)
+        layer.load_state_dict(module.state_dict())
+        return layer.train(module.training)
+
+    def to_torch(self) -> nn.RNNBase:
+        """The equivalent torch.nn module, holding a copy of these weights."""
+        torch_cls = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}[type(self).__name__]
+        kwargs = {"nonlinearity": self.nonlinearity} if isinstance(self, RNN) else {}
+        p = next(self.parameters())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the dropout/num_layers warning was given already
+            module = torch_cls(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
+                               batch_first=self.batch_first, dropout=self.dropout,
+                               bidirectional=self.bidirectional, device=p.device, dtype=p.dtype, **kwargs)
+        module.load_state_dict(self.state_dict())
+        return module.train(self.training)
+
+    # -- forward ------------------------------------------------------------------------------
+
+    def forward(self, input, hx=None, lengths=None):
+        """See the class docstring of :class:`RNN`, :class:`LSTM` or :class:`GRU`."""
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError("pass either a PackedSequence or lengths=, not both")
+            x, lengths = pad_packed_sequence(input)  # (T, B, I), original batch order
+            unbatched = False
+        else:
+            check_float_tensor("input", input)
+            if input.dim() not in (2, 3):
+                layout = "(batch, seq, feature)" if self.batch_first else "(seq, batch, feature)"
+                raise ValueError(
+                    f"{type(self).__name__} expects a 3-D input {layout} or a 2-D unbatched input "
+                    f"(seq, feature); got a {input.dim()}-D tensor of shape {tuple(input.shape)}"
+                )
+            unbatched = input.dim() == 2
+            x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"input has {x.shape[-1]} features but input_size is {self.input_size}")
+        T, B = x.shape[0], x.shape[1]
+        if lengths is not None:
+            lengths = _check_lengths(lengths, B, T, x.device)
+        hx = self._initial_state(hx, x, unbatched)
+
+        backend = self.backend
+        if backend == "auto":
+            varlen = lengths is not None and bool((lengths != T).any())
+            backend = choose_backend(self.mode, x.device, varlen, self._needs_grad(x, hx))
+        if backend == "native" and lengths is not None and bool((lengths == 0).any()):
+            raise ValueError("backend='native' needs every length >= 1 (torch cannot pack empty sequences); "
+                             "use backend='rnnkit' for empty sequences")
+        run = {"rnnkit": self._forward_fused, "native": self._forward_native, "reference": self._forward_reference}
+        output, state = run[backend](x, hx, lengths)
+
+        if packed:
+            output = _repack(output, lengths, input)
+        elif unbatched:
+            output = output.squeeze(1)
+            state = tuple(s.squeeze(1) for s in state) if self.mode == "LSTM" else state.squeeze(1)
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        return output, state
+
+    def _initial_state(self, hx, x, unbatched):
+        """hx as time-major batched tensors: (L*D, B, H), or a pair of them for the LSTM."""
+        LD, B, H = self.num_layers * self.num_directions, x.shape[1], self.hidden_size
+        expected = (LD, H) if unbatched else (LD, B, H)
+        if hx is None:
+            zeros = x.new_zeros(LD, B, H)
+            return (zeros, zeros.clone()) if self.mode == "LSTM" else zeros
+        if self.mode == "LSTM":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise ValueError("LSTM expects hx to be a pair (h_0, c_0) or None; "
+                                 f"got {type(hx).__name__}")
+            for name, s in zip(("h_0", "c_0"), hx):
+                check_state(name, s, expected, x)
+            return tuple(s.unsqueeze(1) if unbatched else s for s in hx)
+        check_state("hx", hx, expected, x)
+        return hx.unsqueeze(1) if unbatched else hx
+
+    def _needs_grad(self, x, hx) -> bool:
+        """Whether this call records a graph (else the fused path keeps no activations)."""
+        if not torch.is_grad_enabled():
+            return False
+        return x.requires_grad or any(s.requires_grad for s in self._states(hx)) or any(
+            p.requires_grad for p in self.parameters()
+        )
+
+    def _direction_weights(self, layer: int, direction: int):
+        """(w_ih, w_hh, b_ih, b_hh) of one layer and direction (biases ``None`` when bias=False)."""
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        get = lambda kind: getattr(self, kind + suffix, None)  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    def _states(self, hx):
+        return hx if self.mode == "LSTM" else (hx,)
+
+    def _forward_native(self, x, hx, lengths):
+        return native_forward(self.mode, x, hx, self._flat_weights, self.bias, self.num_layers,
+                              self.dropout, self.training, self.bidirectional, lengths)
+
+    def _forward_fused(self, x, hx, lengths):
+        """Our explicit BPTT (:mod:`rnnkit.nn.bptt`) on a batch sorted by length."""
+        T, B = x.shape[0], x.shape[1]
+        states = self._states(hx)
+        batch_sizes, unsort = None, None
+        if lengths is not None and bool((lengths != T).any()):
+            lengths_sorted, order = torch.sort(lengths, descending=True, stable=True)
+            unsort = torch.empty_like(order)
+            unsort[order] = torch.arange(B)
+            steps = int(lengths_sorted[0])
+            batch_sizes = (lengths_sorted.unsqueeze(0) > torch.arange(steps).unsqueeze(1)).sum(1).tolist()
+            order_d = order.to(x.device)
+            x = x.index_select(1, order_d)[:steps]
+            states = tuple(s.index_select(1, order_d) for s in states)
+        grad = self._needs_grad(x, hx)
+        layer_input, finals = x, [[] for _ in states]
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(self.num_directions):
+                idx = layer * self.num_directions + direction
+                init = [s[idx] for s in states]
+                out, *last = self._run_direction(layer_input, init, layer, direction, batch_sizes, grad)
+                outs.append(out)
+                for store, s in zip(finals, last):
+                    store.append(s)
+            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+            if self.dropout and self.training and layer + 1 < self.num_layers:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        output = layer_input
+        if output.shape[0] < T:  # every sequence ended early: pad back to the input's length
+            output = F.pad(output, (0, 0, 0, 0, 0, T - output.shape[0]))
+        finals = [torch.stack(f) for f in finals]
+        if unsort is not None:
+            unsort_d = unsort.to(x.device)
+            output = output.index_select(1, unsort_d)
+            finals = [f.index_select(1, unsort_d) for f in finals]
+        return output, (tuple(finals) if self.mode == "LSTM" else finals[0])
+
+    def _run_direction(self, x, init, layer, direction, batch_sizes, grad):
+        """One layer, one direction, time-major: returns (output (T, B, H), *final states)."""
+        w_ih, w_hh, b_ih, b_hh = self._direction_weights(layer, direction)
+        reverse = direction == 1
+        if self.mode == "GRU":
+            xg = F.linear(x, w_ih, b_ih)
+            if grad:
+                return bptt.GRURecurrence.apply(xg, init[0], w_hh, b_hh, batch_sizes, reverse)
+            out, h_n, _ = bptt.gru_forward(xg, init[0], w_hh, b_hh, batch_sizes, reverse, keep=False)
+            return out, h_n
+        # LSTM and RNN: both biases fold into the input projection.
+        xg = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
+        if self.mode == "LSTM":
+            if grad:
+                return bptt.LSTMRecurrence.apply(xg, init[0], init[1], w_hh, batch_sizes, reverse)
+            out, h_n, c_n, _ = bptt.lstm_forward(xg, init[0], init[1], w_hh, batch_sizes, reverse, keep=False)
+            return out, h_n, c_n
+        relu = self.mode == "RNN_RELU"
+        if grad:
+            return bptt.RNNRecurrence.apply(xg, init[0], w_hh, relu, batch_sizes, reverse)
+        out, h_n, _ = bptt.rnn_forward(xg, init[0], w_hh, relu, batch_sizes, reverse)
+        return out, h_n
+
+    def _forward_reference(self, x, hx, lengths):
+        """A loop over the cells' step functions with masks, differentiated by autograd."""
+        T = x.shape[0]
+        states = self._states(hx)
+        valid = None if lengths is None else (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)
+        layer_input, finals = x, [[] for _ in states]
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(self.num_directions):
+                idx = layer * self.num_directions + direction
+                weights = self._direction_weights(layer, direction)
+                state = [s[idx] for s in states]
+                steps = [None] * T
+                for t in (range(T - 1, -1, -1) if direction else range(T)):
+                    new = self._cell_step(layer_input[t], state, weights)
+                    if valid is not None:
+                        m = valid[t].unsqueeze(1)
+                        new = [torch.where(m, n, s) for n, s in zip(new, state)]
+                        steps[t] = torch.where(m, new[0], torch.zeros_like(new[0]))
+                    else:
+                        steps[t] = new[0]
+                    state = new
+                outs.append(torch.stack(steps))
+                for store, s in zip(finals, state):
+                    store.append(s)
+            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+            if self.dropout and self.training and layer + 1 < self.num_layers:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        finals = [torch.stack(f) for f in finals]
+        return layer_input, (tuple(finals) if self.mode == "LSTM" else finals[0])
+
+    def _cell_step(self, x_t, state, weights):
+        if self.mode == "LSTM":
+            return list(cells.lstm_step(x_t, state[0], state[1], *weights))
+        if self.mode == "GRU":
+            return [cells.gru_step(x_t, state[0], *weights)]
+        return [cells.rnn_step(x_t, state[0], *weights, nonlinearity="relu" if self.mode == "RNN_RELU" else "tanh")]
+
+
+def _check_lengths(lengths, batch: int, steps: int, device) -> torch.Tensor:
+    """``lengths`` as a CPU int64 tensor (B,), each in [0, T]; a clear ValueError otherwise."""
+    if isinstance(lengths, torch.Tensor):
+        if lengths.device.type != "cpu" and lengths.device != device:
+            raise ValueError(f"lengths is on {lengths.device} but the input is on {device}; "
+                             "keep lengths on the CPU or on the input's device")
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must hold integers; got dtype {lengths.dtype}")
+        lengths = lengths.detach().to("cpu", torch.long)
+    else:
+        try:
+            lengths = torch.as_tensor(lengths)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"lengths must be a 1-D tensor or list of integers; got {lengths!r}") from err
+        if lengths.is_floating_point() or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must hold integers; got {lengths.tolist()!r}")
+        lengths = lengths.to(torch.long)
+    if lengths.dim() != 1 or lengths.shape[0] != batch:
+        raise ValueError(f"lengths must have shape ({batch},), one length per sequence; got {tuple(lengths.shape)}")
+    if batch and (int(lengths.min()) < 0 or int(lengths.max()) > steps):
+        raise ValueError(f"lengths must lie in [0, {steps}] (the padded sequence length); "
+                         f"got min {int(lengths.min())}, max {int(lengths.max())}")
+    return lengths
+
+
+def _repack(output: torch.Tensor, lengths: torch.Tensor, like: PackedSequence) -> PackedSequence:
+    """Packs a padded time-major output in exactly the batch order of the input ``like``."""
+    order = like.sorted_indices
+    if order is not None:
+        output, lengths = output.index_select(1, order), lengths[order.cpu()]
+    data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+_DOC_TEMPLATE = """{summary}
+
+    Drop-in for ``torch.nn.{name}``: same constructor, parameter names (``weight_ih_l{{k}}``,
+    ``weight_hh_l{{k}}_reverse``, ...), initialisation and forward contract, so
+    ``load_state_dict(torch_module.state_dict())`` works both ways. Beyond torch.nn it takes
+    ``lengths=`` for padded batches and ``backend=``.
+
+    Args:
+        input_size: features of each input step (I).
+        hidden_size: features of the state (H).
+        num_layers: stacked layers; layer k > 0 reads layer k - 1's output.{extra_args}
+        bias: use ``bias_ih`` and ``bias_hh``.
+        batch_first: input and output are (B, T, ·) instead of (T, B, ·). States stay (L*D, B, H).
+        dropout: dropout on each layer's output except the last, in training.
+        bidirectional: add a reverse direction (D = 2); outputs concatenate both.
+        backend: ``"auto"`` (fastest measured), ``"rnnkit"`` (our explicit BPTT), ``"native"``
+            (torch's fused kernel) or ``"reference"`` (cell loop, for checking).
+
+    Inputs: ``input, {state_in}=None, lengths=None``
+        input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a ``PackedSequence``.
+        {state_in}: {state_in_doc}; zeros when ``None``.
+        lengths: (B,) valid steps of each sequence (list or int tensor, each in [0, T]). Padded
+            steps give zeros in ``output`` and never change the state; the reverse direction starts
+            at each sequence's last valid step. Equal to torch.nn fed ``pack_padded_sequence``.
+
+    Outputs: ``output, {state_out}``
+        output: (T, B, D*H) (or (B, T, D*H) / (T, D*H) / ``PackedSequence`` like the input).
+        {state_out}: {state_out_doc}, the last valid step of each sequence.
+
+    Shape:
+        L = num_layers, D = 2 if bidirectional else 1, G = {gates} gate blocks.
+        ``weight_ih_l0``: (G*H, I); ``weight_ih_l{{k}}``: (G*H, D*H); ``weight_hh_l{{k}}``: (G*H, H);
+        biases (G*H,).
+
+    Example::
+
+        >>> import torch, rnnkit.nn as nn
+        >>> layer = nn.{name}(10, 20, num_layers=2, batch_first=True)
+        >>> x = torch.randn(3, 5, 10)
+        >>> output, state = layer(x, lengths=[5, 2, 4])
+        >>> output.shape
+        torch.Size([3, 5, 20])
+    """
+
+
+class RNN(RNNBase):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None, *,
+                 backend="auto"):
+        check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        self.nonlinearity = nonlinearity
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
+                         num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype, backend=backend)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else s + ", nonlinearity='relu'"
+
+
+class LSTM(RNNBase):
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, device=None, dtype=None, *, backend="auto"):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size, device, dtype, backend=backend)
+
+
+class GRU(RNNBase):
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None, *, backend="auto"):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 0, device, dtype, backend=backend)
+
+
+RNN.__doc__ = _DOC_TEMPLATE.format(
+    summary="Elman RNN: ``h_t = phi(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)``, phi = tanh or relu.",
+    name="RNN", gates=1, extra_args="\n        nonlinearity: ``\"tanh\"`` or ``\"relu\"``.",
+    state_in="hx", state_in_doc="(L*D, B, H) initial state", state_out="h_n",
+    state_out_doc="(L*D, B, H) final state of every layer and direction")
+LSTM.__doc__ = _DOC_TEMPLATE.format(
+    summary="LSTM with forget gate (gates i, f, g, o); see ``shared/docs/equations.md``.",
+    name="LSTM", gates=4, extra_args="", state_in="hx",
+    state_in_doc="pair (h_0, c_0), each (L*D, B, H)", state_out="(h_n, c_n)",
+    state_out_doc="each (L*D, B, H)")
+GRU.__doc__ = _DOC_TEMPLATE.format(
+    summary="GRU (gates r, z, n; reset after the recurrent product, as torch.nn.GRU and cuDNN).",
+    name="GRU", gates=3, extra_args="", state_in="hx", state_in_doc="(L*D, B, H) initial state",
+    state_out="h_n", state_out_doc="(L*D, B, H) final state of every layer and direction")

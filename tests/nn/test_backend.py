@@ -1,0 +1,58 @@
+"""Backend choice and the drop-in promise."""
+
+import pytest
+import torch
+
+import rnnkit.nn as rnn
+from rnnkit.nn.backend import choose_backend
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    "mode,varlen,grad,expected",
+    [
+        ("LSTM", False, True, "native"),  # oneDNN's fused LSTM is faster on fixed lengths
+        ("LSTM", True, True, "rnnkit"),  # packed sequences take torch's slow path
+        ("LSTM", True, False, "native"),
+        ("GRU", False, True, "rnnkit"),
+        ("GRU", True, True, "rnnkit"),
+        ("GRU", True, False, "native"),
+        ("RNN_TANH", False, True, "rnnkit"),
+        ("RNN_RELU", False, False, "rnnkit"),
+    ],
+)
+def test_auto_follows_the_measured_table(mode, varlen, grad, expected):
+    assert choose_backend(mode, CPU, varlen, grad) == expected
+
+
+def test_auto_uses_native_kernels_on_gpus():
+    assert choose_backend("GRU", torch.device("cuda"), True, True) == "native"
+
+
+def test_auto_gives_the_same_numbers_as_each_backend():
+    torch.manual_seed(0)
+    layers = {b: rnn.GRU(4, 6, num_layers=2, backend=b) for b in ("auto", "rnnkit", "native", "reference")}
+    for layer in list(layers.values())[1:]:
+        layer.load_state_dict(layers["auto"].state_dict())
+    x = torch.randn(7, 3, 4)
+    outs = {b: layer(x, lengths=[7, 3, 5]) for b, layer in layers.items()}
+    for b in ("rnnkit", "native", "reference"):
+        torch.testing.assert_close(outs[b][0], outs["auto"][0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(outs[b][1], outs["auto"][1], atol=1e-5, rtol=1e-5)
+
+
+def test_switching_the_import_is_all_it_takes():
+    import rnnkit.nn as nn
+
+    assert nn.Linear is torch.nn.Linear and nn.utils is torch.nn.utils and nn.functional is torch.nn.functional
+    assert nn.LSTM is not torch.nn.LSTM
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        nn.Nope  # noqa: B018
+
+
+def test_repr_and_flatten_parameters():
+    layer = rnn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    layer.flatten_parameters()
+    assert repr(layer) == "LSTM(3, 4, num_layers=2, bidirectional=True)"
+    assert len(layer.all_weights) == 4 and len(layer.all_weights[0]) == 4
