@@ -37,6 +37,9 @@ CONFIGS = [
     ("LSTM", 1, 64, 100, 128, 256, True),
     ("GRU", 1, 64, 100, 128, 256, True),
     ("RNN", 1, 64, 100, 128, 256, True),
+    # small models (the demo's size), where per-step call overhead dominates
+    ("GRU", 1, 64, 50, 8, 64, False),
+    ("RNN", 1, 64, 50, 8, 64, False),
 ]
 
 

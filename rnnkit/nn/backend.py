@@ -25,16 +25,23 @@ _VF_FUNCTIONS = {
 }
 
 
-def choose_backend(mode: str, device: torch.device, variable_lengths: bool, needs_grad: bool) -> str:
+# Below this hidden size the per-step cost is call overhead, where torch's C++ loops win
+# (bench_layers, GRU/RNN B64 T50 8->64: rnnkit/torch 0.97-1.29 training, 1.9 inference).
+SMALL_HIDDEN = 128
+
+
+def choose_backend(mode: str, device: torch.device, variable_lengths: bool, needs_grad: bool,
+                   hidden_size: int = SMALL_HIDDEN) -> str:
     """The faster backend for a configuration, as ``benchmarks/bench_layers.py`` measured it.
 
     On the GPU cuDNN's fused kernels win everywhere. On the CPU (2 cores, torch 2.13; the
     README's speed table has the figures): torch's LSTM runs oneDNN's fused RNN primitive, which
     a Python time loop does not beat on fixed-length batches; torch's GRU and vanilla RNN have no
     fused CPU kernel, and packed sequences fall back to a slow path in training, so ours wins
-    there. Without gradients (inference) torch's kernels win except for fixed-length GRU and RNN.
+    there. Without gradients (inference) torch's kernels win except for fixed-length GRU and RNN,
+    and for small hidden sizes torch's loops win throughout.
     """
-    if device.type != "cpu":
+    if device.type != "cpu" or hidden_size < SMALL_HIDDEN:
         return "native"
     if mode == "LSTM":
         return "rnnkit" if variable_lengths and needs_grad else "native"

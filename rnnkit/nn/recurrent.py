@@ -168,10 +168,12 @@ class RNNBase(nn.Module):
         backend = self.backend
         if backend == "auto":
             varlen = lengths is not None and bool((lengths != T).any())
-            backend = choose_backend(self.mode, x.device, varlen, self._needs_grad(x, hx))
+            backend = choose_backend(self.mode, x.device, varlen, self._needs_grad(x, hx), self.hidden_size)
         if backend == "native" and lengths is not None and bool((lengths == 0).any()):
-            raise ValueError("backend='native' needs every length >= 1 (torch cannot pack empty sequences); "
-                             "use backend='rnnkit' for empty sequences")
+            if self.backend != "auto":
+                raise ValueError("backend='native' needs every length >= 1 (torch cannot pack empty sequences); "
+                                 "use backend='rnnkit' for empty sequences")
+            backend = "rnnkit"  # ours handles empty sequences
         run = {"rnnkit": self._forward_fused, "native": self._forward_native, "reference": self._forward_reference}
         output, state = run[backend](x, hx, lengths)
 

@@ -26,8 +26,16 @@ def test_auto_follows_the_measured_table(mode, varlen, grad, expected):
     assert choose_backend(mode, CPU, varlen, grad) == expected
 
 
-def test_auto_uses_native_kernels_on_gpus():
+def test_auto_uses_native_kernels_on_gpus_and_for_small_models():
     assert choose_backend("GRU", torch.device("cuda"), True, True) == "native"
+    assert choose_backend("GRU", CPU, True, True, hidden_size=64) == "native"
+    assert choose_backend("GRU", CPU, True, True, hidden_size=256) == "rnnkit"
+
+
+def test_auto_runs_empty_sequences_on_rnnkit():
+    layer = rnn.GRU(3, 8)  # small: auto would pick native, which cannot pack empty sequences
+    out, h = layer(torch.randn(4, 2, 3), lengths=[0, 3])
+    assert torch.all(out[:, 0] == 0) and torch.all(h[:, 0] == 0)
 
 
 def test_auto_gives_the_same_numbers_as_each_backend():
