@@ -1,6 +1,13 @@
 """The ``rnnkit`` command line.
 
     rnnkit demo [--length 50] [--train-steps 600] [--cells gru,lstm,rnn] [--out runs/demo]
+    rnnkit train classify --data FILE.tsv [--text-column C --label-column C] [--cell lstm|gru|rnn]
+                          [--max-len N] [--bidirectional] [--out DIR] [common train flags]
+    rnnkit eval classify --checkpoint DIR --data FILE
+    rnnkit predict classify --checkpoint DIR [TEXT ...] [--input FILE]
+
+Common train flags (from the typed configs in ``rnnkit.config``): --out --epochs --max-steps
+--max-minutes --seed --batch-size --lr --hidden-size --num-layers --embedding-size --dropout --cell ...
 
 A user's mistake (a bad option, a missing file) ends with one line on stderr and exit status 2,
 never a traceback.
@@ -12,6 +19,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit 2), pointing at --help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class UserError(Exception):
@@ -72,9 +86,77 @@ def cmd_demo(args) -> None:
     print(f"\nResults written to {report}")
 
 
+def _split_rows(rows, valid_every: int = 10):
+    """The fixed hold-out rule: row i goes to validation when i % valid_every == valid_every - 1."""
+    train = [r for i, r in enumerate(rows) if i % valid_every != valid_every - 1]
+    valid = [r for i, r in enumerate(rows) if i % valid_every == valid_every - 1]
+    return train, valid
+
+
+def cmd_train_classify(args) -> None:
+    from .config import ModelConfig, TextConfig, TrainConfig, config_from_args
+    from .tasks.classification import ClassificationTask
+    from .text.datasets import read_labeled_rows
+    from .train.trainer import Trainer
+
+    model_cfg = config_from_args(ModelConfig, args)
+    text_cfg = config_from_args(TextConfig, args)
+    train_cfg = config_from_args(TrainConfig, args, out=args.out or "runs/classify")
+    rows = read_labeled_rows(args.data, args.text_column, args.label_column)
+    if args.valid_data:
+        train_rows, valid_rows = rows, read_labeled_rows(args.valid_data, args.text_column, args.label_column)
+    else:
+        train_rows, valid_rows = _split_rows(rows)
+        if not valid_rows:
+            raise UserError(f"{args.data} has {len(rows)} rows: too few to hold out every 10th for validation; "
+                            "add rows or give --valid-data")
+    task = ClassificationTask.from_rows(train_rows, valid_rows, model_cfg, text_cfg, train_cfg)
+    print(f"{len(train_rows)} training and {len(valid_rows)} validation texts, {len(task.labels)} labels, "
+          f"vocabulary {len(task.encoder.vocab)}, padding {task.padding_fraction():.1%} of positions "
+          f"(length-bucketed batches)")
+    best = Trainer(task, train_cfg, progress=not args.quiet).fit()
+    print(f"best validation accuracy {best.get('accuracy', float('nan')):.4f}; checkpoint in {train_cfg.out}")
+
+
+def cmd_eval_classify(args) -> None:
+    from .tasks.classification import Classifier
+    from .text.datasets import read_labeled_rows
+
+    clf = Classifier.load(args.checkpoint)
+    result = clf.evaluate(read_labeled_rows(args.data, args.text_column, args.label_column, need_two_labels=False))
+    print(f"accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}  examples {result['examples']}")
+
+
+def cmd_predict_classify(args) -> None:
+    from .tasks.classification import Classifier
+
+    texts = list(args.texts)
+    if args.input:
+        path = Path(args.input)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        try:
+            texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError:
+            raise UserError(f"{path} is not UTF-8 text") from None
+    if not texts:
+        raise UserError("nothing to classify: give texts as arguments or --input FILE")
+    clf = Classifier.load(args.checkpoint)
+    for text, (label, prob) in zip(texts, clf.predict(texts)):
+        print(f"{label}\t{prob:.3f}\t{text}")
+
+
+def _add_train_flags(parser, skip=()):
+    from .config import ModelConfig, TextConfig, TrainConfig, add_config_arguments
+
+    for cls in (TrainConfig, ModelConfig, TextConfig):
+        add_config_arguments(parser, cls, skip=skip)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent sequence models on PyTorch.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="rnnkit", description="Recurrent sequence models on PyTorch.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="compare RNN, LSTM and GRU on a long-memory task")
     demo.add_argument("--length", type=_positive, default=50, help="sequence length of the recall task")
     demo.add_argument("--train-steps", type=_positive, default=600)
@@ -83,16 +165,48 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="folder for the JSON results")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(run=cmd_demo)
+
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="task", required=True,
+                                                                       parser_class=_Parser)
+    tc = train.add_parser("classify", help="train a text classifier on a TSV/CSV file")
+    tc.add_argument("--data", required=True, help="TSV/CSV file with a header line")
+    tc.add_argument("--valid-data", help="validation file (default: every 10th row of --data)")
+    tc.add_argument("--text-column", help="name or 0-based index of the text column (default: text)")
+    tc.add_argument("--label-column", help="name or 0-based index of the label column (default: label)")
+    _add_train_flags(tc)
+    tc.set_defaults(run=cmd_train_classify)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint").add_subparsers(dest="task", required=True,
+                                                                            parser_class=_Parser)
+    ec = ev.add_parser("classify", help="accuracy of a classifier on a labelled file")
+    ec.add_argument("--checkpoint", required=True, help="folder written by `rnnkit train classify`")
+    ec.add_argument("--data", required=True)
+    ec.add_argument("--text-column")
+    ec.add_argument("--label-column")
+    ec.set_defaults(run=cmd_eval_classify)
+
+    pr = sub.add_parser("predict", help="predict with a checkpoint").add_subparsers(dest="task", required=True,
+                                                                                   parser_class=_Parser)
+    pc = pr.add_parser("classify", help="label texts given as arguments or one per line in --input")
+    pc.add_argument("--checkpoint", required=True)
+    pc.add_argument("texts", nargs="*", metavar="TEXT")
+    pc.add_argument("--input", help="a UTF-8 file, one text per line")
+    pc.set_defaults(run=cmd_predict_classify)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .train.trainer import TrainingError
+
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (UserError, ValueError, FileNotFoundError, PermissionError) as err:
+    except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
         print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingError as err:
+        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
         return 130

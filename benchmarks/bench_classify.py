@@ -1,0 +1,89 @@
+"""Sentence polarity (rotten-tomatoes.tsv): test accuracy of rnnkit classifiers, 2 CPU threads.
+
+Fixed split by line number: data row i is test when i % 10 == 9 (1,280 rows), else training; of
+the training rows every 10th is held out for validation (early stopping, checkpoint choice). The
+file is sorted by label, so a split by position would not do.
+
+1. Main runs: bidirectional LSTM and GRU, max length 64, reported against the target of >= 75 %
+   test accuracy within 10 minutes.
+2. Sweep: accuracy against maximum length (8, 16, 32, 64 tokens) for RNN, LSTM and GRU.
+
+    python benchmarks/bench_classify.py [--data ../shared/data/rotten-tomatoes.tsv] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from rnnkit.config import ModelConfig, TextConfig, TrainConfig
+from rnnkit.tasks.classification import ClassificationTask, Classifier
+from rnnkit.text.datasets import read_labeled_rows
+from rnnkit.train.trainer import Trainer
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rotten-tomatoes.tsv"
+
+
+def split(rows):
+    test = [r for i, r in enumerate(rows) if i % 10 == 9]
+    rest = [r for i, r in enumerate(rows) if i % 10 != 9]
+    train = [r for i, r in enumerate(rest) if i % 10 != 9]
+    valid = [r for i, r in enumerate(rest) if i % 10 == 9]
+    return train, valid, test
+
+
+def run(cell, max_len, bidirectional, data, epochs, out_root, minutes=10.0):
+    train, valid, test = data
+    model = ModelConfig(cell=cell, embedding_size=128, hidden_size=128, bidirectional=bidirectional, dropout=0.5,
+                        pooling="max")
+    out = out_root / f"{cell}{'-bi' if bidirectional else ''}-len{max_len}"
+    cfg = TrainConfig(out=str(out), epochs=epochs, batch_size=64, lr=2e-3, patience=2, max_minutes=minutes, seed=0)
+    start = time.perf_counter()
+    task = ClassificationTask.from_rows(train, valid, model, TextConfig(max_len=max_len, min_freq=1), cfg)
+    best = Trainer(task, cfg, progress=False).fit()
+    seconds = time.perf_counter() - start
+    acc = Classifier.load(out).evaluate(test)["accuracy"]
+    row = {"cell": cell, "bidirectional": bidirectional, "max_len": max_len, "test_accuracy": acc,
+           "valid_accuracy": best["accuracy"], "seconds": seconds, "padding_fraction": task.padding_fraction()}
+    print(f"{cell:5s} {'bi' if bidirectional else 'uni':3s} max_len {max_len:3d}  test {acc:.4f}  "
+          f"valid {best['accuracy']:.4f}  {seconds:6.1f} s  padding {row['padding_fraction']:.1%}", flush=True)
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--quick", action="store_true", help="main runs only, no sweep")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_classify.json"))
+    ap.add_argument("--work", default="runs/bench_classify", help="folder for the checkpoints")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    data = split(read_labeled_rows(args.data))
+    print(f"train {len(data[0])}, validation {len(data[1])}, test {len(data[2])} sentences")
+    work = Path(args.work)
+    main_runs = [run(cell, 64, True, data, 8, work) for cell in ("lstm", "gru")]
+    for r in main_runs:
+        ok = r["test_accuracy"] >= 0.75 and r["seconds"] <= 600
+        print(f"target (>= 75 % within 10 min), bidirectional {r['cell']}: {'met' if ok else 'NOT met'}")
+    sweep = []
+    if not args.quick:
+        print("\naccuracy against maximum length (unidirectional, 6 epochs at most):")
+        sweep = [run(cell, n, False, data, 6, work) for cell in ("rnn", "lstm", "gru") for n in (8, 16, 32, 64)]
+        print("\n" + "max_len " + "".join(f"{c:>8s}" for c in ("rnn", "lstm", "gru")))
+        for n in (8, 16, 32, 64):
+            print(f"{n:7d} " + "".join(f"{r['test_accuracy']:8.4f}" for c in ("rnn", "lstm", "gru")
+                                        for r in sweep if r["cell"] == c and r["max_len"] == n))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "bench_classify", "torch": torch.__version__, "threads": 2,
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "main": main_runs, "sweep": sweep},
+                              indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

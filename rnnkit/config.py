@@ -1,0 +1,105 @@
+"""Typed configs, one per concern. Constructors take plain arguments; ``from_config`` and the CLI
+know these; every checkpoint stores them so a model can always be rebuilt.
+
+Each field's ``metadata["help"]`` becomes the help of the CLI flag of the same name
+(``hidden_size`` -> ``--hidden-size``), see :func:`add_config_arguments`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+
+
+def _f(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class ModelConfig:
+    """The network: embedding -> recurrent layers -> head."""
+
+    cell: str = _f("lstm", "recurrent cell", choices=("lstm", "gru", "rnn"))
+    embedding_size: int = _f(128, "size of the token embeddings")
+    hidden_size: int = _f(256, "size of each recurrent state")
+    num_layers: int = _f(1, "stacked recurrent layers")
+    dropout: float = _f(0.3, "dropout on embeddings and between layers")
+    bidirectional: bool = _f(False, "read the sequence in both directions")
+    pooling: str = _f("max", "how a classifier summarises the steps (valid steps only)",
+                      choices=("last", "mean", "max"))
+
+
+@dataclass
+class TextConfig:
+    """How text becomes ids."""
+
+    level: str = _f("word", "tokenization", choices=("char", "word", "bpe"))
+    lowercase: bool = _f(True, "lowercase words (word level)")
+    max_len: int = _f(64, "tokens kept per text; longer texts are truncated")
+    truncating: str = _f("post", "where long texts are cut", choices=("pre", "post"))
+    min_freq: int = _f(1, "minimum count for a token to enter the vocabulary")
+    max_vocab: int = _f(30000, "vocabulary size cap, special tokens included")
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation loop shared by every model."""
+
+    out: str = _f("runs/model", "output folder (checkpoint, metrics.jsonl)")
+    epochs: int = _f(10, "passes over the training data")
+    max_steps: int | None = _f(None, "stop after this many optimiser steps")
+    max_minutes: float | None = _f(None, "stop after this much wall-clock time")
+    seed: int = _f(0, "seed for initialisation, shuffling and dropout")
+    batch_size: int = _f(64, "examples per batch")
+    lr: float = _f(2e-3, "learning rate")
+    optimizer: str = _f("adamw", "optimiser", choices=("adamw", "sgd"))
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    clip: float = _f(1.0, "clip the gradient norm to this (0 = off)")
+    patience: int = _f(3, "evaluations without improvement before stopping early (0 = never)")
+    threads: int = _f(0, "CPU threads for torch (0 = torch's default)")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls, skip: tuple = ()) -> None:
+    """One ``--flag`` per dataclass field, typed, with the field's default and help."""
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"])
+            continue
+        parser.add_argument(flag, type=_checked(kind, f.name), default=None, choices=f.metadata.get("choices"),
+                            help=f"{f.metadata['help']} (default: {f.default})")
+
+
+def _checked(kind, name):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if kind in (int, float) and value <= 0 and name not in ("seed", "weight_decay", "clip", "patience",
+                                                                "dropout", "threads"):
+            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        if kind in (int, float) and value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+        return value
+
+    return parse
+
+
+def config_from_args(config_cls, args: argparse.Namespace, **overrides):
+    """The dataclass built from parsed flags (flags left out keep the dataclass default)."""
+    values = {}
+    for f in dataclasses.fields(config_cls):
+        v = overrides.get(f.name, getattr(args, f.name, None))
+        if v is not None:
+            values[f.name] = v
+    return config_cls(**values)

@@ -1,0 +1,5 @@
+"""Models built on rnnkit's recurrent layers."""
+
+from .classifier import SequenceClassifier
+
+__all__ = ["SequenceClassifier"]

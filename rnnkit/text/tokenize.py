@@ -1,0 +1,110 @@
+"""Tokenizers: characters, words, and byte-level BPE (through the ``tokenizers`` library).
+
+Each has ``tokenize(text) -> list[str]`` and ``detokenize(tokens) -> str``. Characters and BPE are
+lossless (``detokenize(tokenize(s)) == s``); words are not (spacing is normalised), which is
+the price of a readable vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# A word is a run of letters/digits (any script), with inner apostrophes or hyphens kept
+# ("don't", "well-known"); every other non-space character is a token of its own.
+_WORD = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]", re.UNICODE)
+_NO_SPACE_BEFORE = set(".,;:!?%)]}»”’'")
+_NO_SPACE_AFTER = set("([{«“¿¡")
+
+
+class CharTokenizer:
+    """One token per Unicode character. Lossless."""
+
+    name = "char"
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(text)
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        return "".join(tokens)
+
+
+class WordTokenizer:
+    """Unicode words and punctuation marks; optional lowercasing.
+
+    ``detokenize`` rejoins with single spaces, none before closing punctuation or after opening
+    punctuation, so ``"Hello, world!"`` round-trips; runs of whitespace do not.
+    """
+
+    name = "word"
+
+    def __init__(self, lowercase: bool = False):
+        self.lowercase = lowercase
+
+    def tokenize(self, text: str) -> list[str]:
+        return _WORD.findall(text.lower() if self.lowercase else text)
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        out: list[str] = []
+        for tok in tokens:
+            if out and tok not in _NO_SPACE_BEFORE and out[-1] not in _NO_SPACE_AFTER:
+                out.append(" ")
+            out.append(tok)
+        return "".join(out)
+
+
+class BPETokenizer:
+    """Byte-level BPE trained on a corpus with Hugging Face ``tokenizers``. Lossless.
+
+    Tokens are byte-level strings (a leading space shows as ``Ġ``); ``detokenize`` decodes them
+    back to the exact text.
+    """
+
+    name = "bpe"
+
+    def __init__(self, backend):
+        self._tok = backend
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int = 2000, min_frequency: int = 2) -> BPETokenizer:
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        if vocab_size < 260:
+            raise ValueError(f"vocab_size must be at least 260 (256 bytes and a few merges); got {vocab_size}")
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size, min_frequency=min_frequency,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        )
+        tok.train_from_iterator(texts, trainer)
+        return cls(tok)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._tok.encode(text).tokens
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        return self._tok.decoder.decode(list(tokens))
+
+    def to_json(self) -> str:
+        return self._tok.to_str()
+
+    @classmethod
+    def from_json(cls, text: str) -> BPETokenizer:
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_str(text))
+
+
+def make_tokenizer(level: str, lowercase: bool = False, corpus: Iterable[str] | None = None, vocab_size: int = 2000):
+    """``"char"``, ``"word"`` or ``"bpe"`` (trained on ``corpus``)."""
+    if level == "char":
+        return CharTokenizer()
+    if level == "word":
+        return WordTokenizer(lowercase=lowercase)
+    if level == "bpe":
+        if corpus is None:
+            raise ValueError("a BPE tokenizer needs a corpus to train on")
+        return BPETokenizer.train(corpus, vocab_size=vocab_size)
+    raise ValueError(f"level must be one of 'char', 'word', 'bpe'; got {level!r}")

@@ -1,0 +1,87 @@
+"""A vocabulary: tokens <-> ids, with special tokens at fixed ids (``<pad>`` = 0)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIALS = (PAD, UNK, BOS, EOS)
+
+
+class Vocab:
+    """Ids 0..3 are ``<pad>``, ``<unk>``, ``<bos>``, ``<eos>``; then tokens by falling frequency.
+
+    Build with :meth:`build`; unknown tokens encode to ``<unk>``.
+    """
+
+    def __init__(self, tokens: Sequence[str]):
+        tokens = list(tokens)
+        if tokens[: len(SPECIALS)] != list(SPECIALS):
+            raise ValueError(f"a vocabulary must start with the special tokens {list(SPECIALS)}")
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("a vocabulary cannot hold the same token twice")
+        self.itos = tokens
+        self.stoi = {t: i for i, t in enumerate(tokens)}
+
+    pad_id, unk_id, bos_id, eos_id = 0, 1, 2, 3
+
+    @classmethod
+    def build(cls, sequences: Iterable[Iterable[str]] | Counter, min_freq: int = 1,
+              max_size: int | None = None) -> Vocab:
+        """From token sequences (or a ``Counter``): tokens seen ``min_freq`` times or more, most
+        frequent first (ties alphabetical, so the result is deterministic), at most ``max_size``
+        entries in all, specials included."""
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be >= 1; got {min_freq}")
+        if max_size is not None and max_size < len(SPECIALS):
+            raise ValueError(f"max_size must be at least {len(SPECIALS)} (the special tokens); got {max_size}")
+        counts = sequences if isinstance(sequences, Counter) else Counter(t for seq in sequences for t in seq)
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
+                        key=lambda t: (-counts[t], t))
+        if max_size is not None:
+            ranked = ranked[: max_size - len(SPECIALS)]
+        return cls([*SPECIALS, *ranked])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocab) and self.itos == other.itos
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    def __getitem__(self, token: str) -> int:
+        return self.stoi.get(token, self.unk_id)
+
+    def encode(self, tokens: Iterable[str], add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        ids = [self.stoi.get(t, self.unk_id) for t in tokens]
+        return ([self.bos_id] if add_bos else []) + ids + ([self.eos_id] if add_eos else [])
+
+    def decode(self, ids: Iterable[int], skip_special: bool = True) -> list[str]:
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < len(self.itos):
+                raise ValueError(f"id {i} is outside this vocabulary of {len(self.itos)} tokens")
+            if skip_special and i < len(SPECIALS):
+                continue
+            out.append(self.itos[i])
+        return out
+
+    def to_dict(self) -> dict:
+        return {"tokens": self.itos}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Vocab:
+        return cls(data["tokens"])
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocab:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

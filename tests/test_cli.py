@@ -1,0 +1,111 @@
+"""The command line end to end, on generated data: train, eval, predict, and users' mistakes."""
+
+import random
+import subprocess
+import sys
+
+import pytest
+
+from rnnkit.cli import main
+
+GOOD, BAD = ["good", "great", "fine", "lovely", "superb"], ["bad", "awful", "dull", "poor", "weak"]
+FILL = ["the", "film", "was", "a", "plot", "story", "and", "actors", "very", "quite"]
+
+
+def make_rows(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "pos" if i % 2 else "neg"
+        words = rng.sample(FILL, 4) + [rng.choice(GOOD if label == "pos" else BAD)]
+        rng.shuffle(words)
+        rows.append((label, " ".join(words)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    for name, n, seed in (("train.tsv", 400, 0), ("test.tsv", 100, 1)):
+        (root / name).write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in make_rows(n, seed)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    out = data / "model"
+    code = main(["train", "classify", "--data", str(data / "train.tsv"), "--out", str(out), "--cell", "gru",
+                 "--bidirectional", "--epochs", "6", "--hidden-size", "16", "--embedding-size", "16",
+                 "--max-len", "8", "--lr", "0.01", "--dropout", "0.0", "--quiet"])
+    assert code == 0
+    return out
+
+
+def test_train_eval_predict(trained, data, capsys):
+    assert (trained / "model.safetensors").is_file() and (trained / "metrics.jsonl").is_file()
+    capsys.readouterr()
+    assert main(["eval", "classify", "--checkpoint", str(trained), "--data", str(data / "test.tsv")]) == 0
+    accuracy = float(capsys.readouterr().out.split()[1])
+    assert accuracy >= 0.9
+    (data / "in.txt").write_text("the film was superb\n\nquite awful actors\n")
+    assert main(["predict", "classify", "--checkpoint", str(trained), "a lovely story", "--input",
+                 str(data / "in.txt")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["pos", "pos", "neg"]
+    assert lines[0].endswith("\ta lovely story")
+
+
+def _one_line_error(capsys, argv, match, code=2):
+    with pytest.raises(SystemExit) if argv[0] == "--argparse" else _nothing():
+        result = main(argv[1:] if argv[0] == "--argparse" else argv)
+        assert result == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert match in err and "Traceback" not in err
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize(
+    "content,extra,match",
+    [
+        (b"", [], "is empty"),
+        (b"label\tbody\npos\tx\nneg\ty\n", [], "no text column"),
+        (b"label\ttext\npos\tx\nneg\ty\n", ["--label-column", "stars"], "no label column 'stars'"),
+        (b"label\ttext\npos\tx\npos\ty\n", [], "single label"),
+        (b"label\ttext\npos\t\xff\xfe\nneg\ty\n", [], "not UTF-8"),
+    ],
+)
+def test_train_bad_data(tmp_path, capsys, content, extra, match):
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(content)
+    _one_line_error(capsys, ["train", "classify", "--data", str(path), "--out", str(tmp_path / "o"), *extra], match)
+
+
+def test_bad_flags_are_one_line(capsys, data):
+    _one_line_error(capsys, ["--argparse", "train", "classify", "--data", str(data / "train.tsv"), "--max-len", "0"],
+                    "argument --max-len: must be positive, got '0'")
+    _one_line_error(capsys, ["--argparse", "train", "classify", "--data", "x.tsv", "--cell", "lstmm"],
+                    "invalid choice: 'lstmm'")
+
+
+def test_missing_inputs(capsys, data, tmp_path, trained):
+    _one_line_error(capsys, ["train", "classify", "--data", str(tmp_path / "none.tsv")], "no such file")
+    _one_line_error(capsys, ["eval", "classify", "--checkpoint", str(tmp_path), "--data", str(data / "test.tsv")],
+                    "no checkpoint in")
+    _one_line_error(capsys, ["predict", "classify", "--checkpoint", str(trained)], "nothing to classify")
+
+
+def test_console_script_reports_without_traceback(tmp_path):
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    run = subprocess.run([sys.executable, "-m", "rnnkit.cli", "train", "classify", "--data", str(empty)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"rnnkit train: error: {empty} is empty"

@@ -1,0 +1,89 @@
+"""Length bucketing, the dataset reader's errors, and the bundled corpora."""
+
+import random
+
+import pytest
+
+from rnnkit.text import BucketBatchSampler, corpora, padding_fraction
+from rnnkit.text.datasets import read_labeled_rows
+
+
+def test_bucketing_covers_every_index_once_and_cuts_padding():
+    rng = random.Random(0)
+    lengths = [rng.randint(1, 60) for _ in range(1000)]
+    sampler = BucketBatchSampler(lengths, batch_size=32, seed=3)
+    batches = sampler.batches()
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    order = list(range(1000))
+    random.Random(1).shuffle(order)
+    naive = [order[i : i + 32] for i in range(0, 1000, 32)]
+    assert padding_fraction(lengths, batches) < 0.1 < padding_fraction(lengths, naive)
+
+
+def test_bucketing_is_deterministic_per_seed_and_epoch():
+    lengths = list(range(1, 200))
+    a, b = BucketBatchSampler(lengths, 8, seed=1), BucketBatchSampler(lengths, 8, seed=1)
+    assert a.batches() == b.batches()
+    a.set_epoch(1)
+    assert a.batches() != b.batches()
+    assert BucketBatchSampler(lengths, 8, seed=2).batches() != b.batches()
+    assert len(a) == 25
+
+
+def test_padding_fraction_by_hand():
+    assert padding_fraction([1, 3, 2, 2], [[0, 1], [2, 3]]) == pytest.approx(2 / 10)  # 10 positions, 8 real
+
+
+def _write(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return p
+
+
+def test_reads_tsv_and_csv_by_name_or_index(tmp_path):
+    tsv = _write(tmp_path, "a.tsv", "label\ttext\npos\tgood film\nneg\tbad film\n")
+    assert read_labeled_rows(tsv) == [("good film", "pos"), ("bad film", "neg")]
+    csv_ = _write(tmp_path, "a.csv", 'y,sentence\n1,"fine, really"\n0,awful\n')
+    assert read_labeled_rows(csv_, "1", "y") == [("fine, really", "1"), ("awful", "0")]
+
+
+@pytest.mark.parametrize(
+    "name,content,kwargs,match",
+    [
+        ("empty.tsv", "", {}, "is empty"),
+        ("header.tsv", "label\ttext\n", {}, "no rows"),
+        ("cols.tsv", "label\tbody\npos\tx\n", {}, "no text column"),
+        ("cols2.tsv", "label\ttext\npos\tx\nneg\ty\n", {"text_column": "review"}, "no text column 'review'"),
+        ("one.tsv", "label\ttext\npos\tx\npos\ty\n", {}, "single label"),
+        ("bin.tsv", b"label\ttext\npos\t\xff\xfe bad\n", {}, "not UTF-8"),
+        ("short.tsv", "label\ttext\npos\n", {}, "line 2: 1 fields"),
+    ],
+)
+def test_reader_errors(tmp_path, name, content, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        read_labeled_rows(_write(tmp_path, name, content), **kwargs)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_labeled_rows("/nonexistent/data.tsv")
+
+
+def test_bundled_shakespeare_splits_are_contiguous():
+    c = corpora.load("shakespeare")
+    assert set(c) == {"train", "validation", "test"}
+    whole = c["train"] + c["validation"] + c["test"]
+    assert len(whole) > 5_000_000 and whole.startswith("ALL'S WELL THAT ENDS WELL")
+    assert abs(len(c["validation"]) / len(whole) - 0.05) < 0.001
+
+
+def test_bundled_en_es_fixed_split():
+    c = corpora.load("en-es")
+    assert (len(c["train"]), len(c["validation"]), len(c["test"])) == (28036, 1557, 1557)
+    assert c["train"][1] == ("In the beginning God created the heaven and the earth.",
+                             "EN el principio crió Dios los cielos y la tierra.")
+
+
+def test_unknown_corpus():
+    with pytest.raises(ValueError, match="unknown corpus 'wiki'; the bundled corpora are shakespeare, en-es"):
+        corpora.load("wiki")
