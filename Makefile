@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-slow demo bench lint clean
+.PHONY: setup test test-slow demo compare bench lint clean
 
 setup: $(STAMP)
 
@@ -25,8 +25,13 @@ test-slow: setup
 demo: setup
 	$(BIN)/rnnkit demo
 
+compare: setup
+	$(BIN)/rnnkit compare
+
 bench: setup
 	$(BIN)/python benchmarks/bench_layers.py
+	$(BIN)/python benchmarks/bench_classify.py
+	$(BIN)/python benchmarks/bench_lm.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -30,6 +30,7 @@ class ModelConfig:
     bidirectional: bool = _f(False, "read the sequence in both directions")
     pooling: str = _f("max", "how a classifier summarises the steps (valid steps only)",
                       choices=("last", "mean", "max"))
+    tie_weights: bool = _f(False, "language model: share the embedding and output matrices")
 
 
 @dataclass
@@ -42,6 +43,20 @@ class TextConfig:
     truncating: str = _f("post", "where long texts are cut", choices=("pre", "post"))
     min_freq: int = _f(1, "minimum count for a token to enter the vocabulary")
     max_vocab: int = _f(30000, "vocabulary size cap, special tokens included")
+
+
+@dataclass
+class LMConfig:
+    """Language-model data and truncated BPTT."""
+
+    corpus: str | None = _f(None, "bundled corpus to train on", choices=("shakespeare",))
+    data: str | None = _f(None, "a UTF-8 text file to train on (split 90/5/5 by position)")
+    level: str = _f("char", "tokenization", choices=("char", "word", "bpe"))
+    bptt: int = _f(128, "truncated BPTT window length k2 (steps)")
+    bptt_advance: int | None = _f(None, "steps a window advances, k1 (default: --bptt)")
+    random_bptt: bool = _f(False, "randomise the window length (AWD-LSTM)")
+    vocab_size: int = _f(4000, "BPE vocabulary size (bpe level)")
+    min_freq: int = _f(1, "minimum count for a token to enter the vocabulary (word level)")
 
 
 @dataclass
@@ -59,6 +74,10 @@ class TrainConfig:
     weight_decay: float = _f(0.0, "AdamW weight decay")
     clip: float = _f(1.0, "clip the gradient norm to this (0 = off)")
     patience: int = _f(3, "evaluations without improvement before stopping early (0 = never)")
+    lr_decay: float = _f(1.0, "divide the learning rate by this when validation does not improve (1 = off)")
+    eval_every: int | None = _f(None, "also evaluate (and checkpoint the best model) every N steps")
+    checkpoint_every: int | None = _f(None, "save the resumable training state every N steps")
+    resume: bool = _f(False, "continue from the training state in --out")
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)")
 
 
@@ -86,7 +105,7 @@ def _checked(kind, name):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
         if kind in (int, float) and value <= 0 and name not in ("seed", "weight_decay", "clip", "patience",
-                                                                "dropout", "threads"):
+                                                                "dropout", "threads", "lr_decay"):
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
         if kind in (int, float) and value < 0:
             raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")

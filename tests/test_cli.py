@@ -109,3 +109,63 @@ def test_console_script_reports_without_traceback(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 2
     assert run.stderr.strip() == f"rnnkit train: error: {empty} is empty"
+
+
+# -- language model ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lm_checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm")
+    text = root / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog.\n" * 120)
+    out = root / "lm"
+    assert main(["train", "lm", "--data", str(text), "--out", str(out), "--bptt", "16", "--batch-size", "4",
+                 "--hidden-size", "32", "--embedding-size", "16", "--num-layers", "1", "--epochs", "2",
+                 "--lr", "0.01", "--quiet"]) == 0
+    return out, text
+
+
+def test_lm_train_eval_generate(lm_checkpoint, capsys):
+    out, text = lm_checkpoint
+    assert (out / "loss.png").stat().st_size > 1000 and (out / "model.safetensors").is_file()
+    capsys.readouterr()
+    assert main(["eval", "lm", "--checkpoint", str(out), "--data", str(text)]) == 0
+    report = capsys.readouterr().out.split()
+    loss, bpc = float(report[1]), float(report[6])
+    assert loss < 1.5 and bpc == pytest.approx(loss / 0.6931, rel=1e-3)  # char level: one char per token
+    assert main(["generate", "--checkpoint", str(out), "--prompt", "the quick", "--max-tokens", "20",
+                 "--greedy"]) == 0
+    generated = capsys.readouterr().out
+    assert generated.startswith("the quick") and len(generated.strip()) > len("the quick")
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["train", "lm", "--data", "EMPTY"], "is empty"),
+        (["train", "lm", "--data", "SHORT", "--bptt", "64"], "fewer than one window (--bptt 64)"),
+        (["train", "lm", "--data", "SHORT", "--corpus", "shakespeare"], "exactly one of --corpus"),
+        (["train", "lm"], "exactly one of --corpus"),
+        (["eval", "lm", "--checkpoint", "NOWHERE", "--data", "SHORT"], "no checkpoint in"),
+        (["eval", "lm", "--checkpoint", "CLASSIFIER", "--data", "SHORT"], "holds a 'classifier' model, not a 'lm'"),
+        (["generate", "--checkpoint", "CORRUPT"], "does not match"),
+    ],
+)
+def test_lm_bad_input(tmp_path, capsys, argv, match, trained, lm_checkpoint):
+    import shutil
+
+    (tmp_path / "empty.txt").write_text("  \n")
+    (tmp_path / "short.txt").write_text("a short text, far shorter than a window of many steps.\n" * 3)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(lm_checkpoint[0], corrupt)
+    with open(corrupt / "model.safetensors", "r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\x00\x01\x02\x03")
+    names = {"EMPTY": tmp_path / "empty.txt", "SHORT": tmp_path / "short.txt", "NOWHERE": tmp_path / "none",
+             "CLASSIFIER": trained, "CORRUPT": corrupt}
+    _one_line_error(capsys, [str(names.get(a, a)) for a in argv], match)
+
+
+def test_unknown_corpus_is_one_line(capsys):
+    _one_line_error(capsys, ["--argparse", "train", "lm", "--corpus", "wiki"], "invalid choice: 'wiki'")

@@ -88,6 +88,21 @@ def pad_batch(sequences: Sequence[Sequence[int]], max_len: int | None = None, pa
     return ids, lengths, mask
 
 
+class PadCollate:
+    """``collate_fn`` for a ``DataLoader`` over ``(ids, label)`` pairs: pads with :func:`pad_batch`.
+
+    Returns ``(ids (B, T), lengths (B,), mask (B, T), labels (B,))``; with ``BucketBatchSampler`` as
+    the ``batch_sampler`` the batches hold texts of similar lengths.
+    """
+
+    def __init__(self, max_len: int | None = None, pad_id: int = 0):
+        self.max_len, self.pad_id = max_len, pad_id
+
+    def __call__(self, batch):
+        ids, lengths, mask = pad_batch([item[0] for item in batch], self.max_len, value=self.pad_id)
+        return ids, lengths, mask, torch.tensor([item[1] for item in batch])
+
+
 class BucketBatchSampler(torch.utils.data.Sampler):
     """Batches of similar lengths, to cut padding: indices are shuffled, cut into pools of
     ``batch_size * pool_factor``, each pool sorted by length and cut into batches, and the batches

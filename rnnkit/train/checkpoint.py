@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 FORMAT = 1
-WEIGHTS, META, OPTIMIZER = "model.safetensors", "checkpoint.json", "optimizer.pt"
+WEIGHTS, META, OPTIMIZER, TENSORS = "model.safetensors", "checkpoint.json", "optimizer.pt", "state.safetensors"
 
 
 class CheckpointError(ValueError):
@@ -49,13 +49,17 @@ def _sha256(path: Path) -> str:
 
 
 def save_checkpoint(directory: str | Path, model: torch.nn.Module, meta: dict,
-                    optimizer_state: dict | None = None) -> Path:
-    """Writes ``model``'s weights, ``meta`` (JSON-serialisable) and optionally optimizer state."""
+                    optimizer_state: dict | None = None, tensors: dict[str, torch.Tensor] | None = None) -> Path:
+    """Writes ``model``'s weights, ``meta`` (JSON-serialisable) and optionally optimizer state and
+    named extra tensors (RNG states, a carried recurrent state)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     _atomic_write(directory / WEIGHTS, lambda tmp: save_model(model, tmp))
     if optimizer_state is not None:
         _atomic_write(directory / OPTIMIZER, lambda tmp: torch.save(optimizer_state, tmp))
+    if tensors is not None:
+        flat = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+        _atomic_write(directory / TENSORS, lambda tmp: save_file(flat, tmp))
     record = {"format": FORMAT, **meta, "weights_sha256": _sha256(directory / WEIGHTS)}
     text = json.dumps(record, indent=1, ensure_ascii=False)
     _atomic_write(directory / META, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
@@ -99,3 +103,8 @@ def load_weights(model: torch.nn.Module, directory: str | Path) -> None:
 def load_optimizer_state(directory: str | Path) -> dict | None:
     path = Path(directory) / OPTIMIZER
     return torch.load(path, weights_only=True) if path.is_file() else None
+
+
+def load_tensors(directory: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(directory) / TENSORS
+    return load_file(path) if path.is_file() else {}

@@ -9,7 +9,14 @@ A *task* owns the data and the model and tells the loop four things:
   (examples, or tokens), for throughput;
 * ``task.evaluate() -> dict``: validation metrics, including ``task.monitor``;
 * ``task.checkpoint_meta() -> dict``: JSON-serialisable configs, vocabulary and labels;
-* optionally ``task.batches_per_epoch()``, for the progress bar.
+* optionally ``task.batches_per_epoch()``, for the progress bar; ``task.start_epoch(epoch)``,
+  called when an epoch starts afresh; ``task.resume_state() -> (dict, {name: tensor})`` and
+  ``task.restore(dict, tensors)``, for state the task carries between batches.
+
+Resuming: with ``checkpoint_every`` the loop saves, in ``OUT/resume/``, the weights, the optimiser,
+every RNG state, the position in the epoch and the task's carried state; ``resume=True`` restores
+them, skips the batches already seen (batch order is a function of seed and epoch) and goes on, so
+a run killed and resumed ends with the same weights as one never interrupted.
 
 The loop adds: the optimiser, gradient clipping, evaluation each epoch, early stopping, the
 ``--max-steps``/``--max-minutes`` budgets, a progress bar with loss and items/s, metrics to
@@ -18,6 +25,7 @@ The loop adds: the optimiser, gradient clipping, evaluation each epoch, early st
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -29,7 +37,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
-from .checkpoint import save_checkpoint
+from .checkpoint import CheckpointError, load_optimizer_state, load_tensors, load_weights, read_meta, save_checkpoint
+
+RESUME = "resume"
 
 
 class TrainingError(RuntimeError):
@@ -54,12 +64,26 @@ class Trainer:
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.optimizer = make_optimizer(task.model.parameters(), cfg)
-        self.step = 0
+        self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.best: dict | None = None
+        self.stale, self.running, self.stop = 0, None, None
+        self.elapsed_before = 0.0  # seconds spent before a resume, for --max-minutes
+
+    # -- logging ------------------------------------------------------------------------------
 
     def _log(self, record: dict) -> None:
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+
+    def _plot(self) -> None:
+        try:
+            from .plots import plot_loss_curve
+
+            plot_loss_curve(self.out / "metrics.jsonl", self.out / "loss.png")
+        except ImportError:  # matplotlib is optional for training itself
+            pass
+
+    # -- evaluation, early stopping, learning-rate decay ---------------------------------------
 
     def _improved(self, metrics: dict) -> bool:
         if self.best is None:
@@ -67,24 +91,92 @@ class Trainer:
         new, old = metrics[self.task.monitor], self.best[self.task.monitor]
         return new > old if self.task.higher_is_better else new < old
 
+    def _evaluate(self, seconds: float, rate: float) -> None:
+        metrics = self.task.evaluate()
+        self.task.model.train()
+        improved = self._improved(metrics)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self._log({"epoch": self.epoch, "step": self.step, "train_loss": self.running, "seconds": seconds,
+                   f"{self.task.unit}_per_second": rate, "lr": lr, **metrics})
+        if improved:
+            self.best, self.stale = metrics, 0
+            save_checkpoint(self.out, self.task.model, {**self.task.checkpoint_meta(), "epoch": self.epoch,
+                                                        "step": self.step, "metrics": metrics})
+        else:
+            self.stale += 1
+            if self.cfg.lr_decay > 1:
+                for group in self.optimizer.param_groups:
+                    group["lr"] /= self.cfg.lr_decay
+        if self.progress:
+            shown = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+            tqdm.write(f"step {self.step} (epoch {self.epoch}): train loss {self.running:.4f}  {shown}"
+                       f"{'  (saved)' if improved else ''}")
+        self._plot()
+        if self.cfg.patience and self.stale >= self.cfg.patience:
+            self.stop = "early_stopping"
+
+    # -- resumable state ------------------------------------------------------------------------
+
+    def _save_state(self, seconds: float) -> None:
+        task_json, task_tensors = self.task.resume_state() if hasattr(self.task, "resume_state") else ({}, {})
+        np_state = np.random.get_state()
+        meta = {**self.task.checkpoint_meta(), "trainer": {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "best": self.best,
+            "stale": self.stale, "running": self.running, "seconds": seconds,
+            "python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+            "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]]}, "task": task_json}
+        tensors = {"torch_rng": torch.get_rng_state(), **{f"task.{k}": v for k, v in task_tensors.items()}}
+        save_checkpoint(self.out / RESUME, self.task.model, meta, self.optimizer.state_dict(), tensors)
+
+    def _restore(self) -> int:
+        """Loads ``OUT/resume``; returns how many batches of the current epoch were already done."""
+        where = self.out / RESUME
+        if not (where / "checkpoint.json").is_file():
+            raise CheckpointError(f"nothing to resume in {self.out}: no {where}/checkpoint.json "
+                                  "(train with --checkpoint-every N first)")
+        meta = read_meta(where, self.task.checkpoint_meta()["model_type"])
+        load_weights(self.task.model, where)
+        self.optimizer.load_state_dict(load_optimizer_state(where))
+        t = meta["trainer"]
+        self.step, self.epoch, self.best, self.stale = t["step"], t["epoch"], t["best"], t["stale"]
+        self.running, self.elapsed_before = t["running"], t["seconds"]
+        random.setstate((t["python_rng"][0], tuple(t["python_rng"][1]), t["python_rng"][2]))
+        np.random.set_state((t["numpy_rng"][0], np.array(t["numpy_rng"][1], dtype=np.uint32), *t["numpy_rng"][2:]))
+        tensors = load_tensors(where)
+        torch.set_rng_state(tensors["torch_rng"])
+        if hasattr(self.task, "restore"):
+            self.task.restore(meta.get("task", {}), {k[5:]: v for k, v in tensors.items() if k.startswith("task.")})
+        return t["batch_in_epoch"]
+
+    # -- the loop ---------------------------------------------------------------------------------
+
     def fit(self) -> dict:
         """Trains until the epochs, the step or time budget, or the patience run out.
-        Returns the best validation metrics (those of the saved checkpoint)."""
+        Returns the best validation metrics (those of the checkpoint in ``OUT``)."""
         cfg, task = self.cfg, self.task
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        (self.out / "metrics.jsonl").unlink(missing_ok=True)
-        start, stale, stop = time.perf_counter(), 0, None
-        for epoch in range(1, cfg.epochs + 1):
+        skip = self._restore() if cfg.resume else 0
+        if not cfg.resume:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        start = time.perf_counter() - self.elapsed_before
+        seconds = lambda: time.perf_counter() - start  # noqa: E731
+        for epoch in range(self.epoch, cfg.epochs + 1):
+            self.epoch = epoch
+            if skip == 0 and hasattr(task, "start_epoch"):
+                task.start_epoch(self.epoch)
             task.model.train()
             total = task.batches_per_epoch() if hasattr(task, "batches_per_epoch") else None
-            bar = tqdm(task.train_batches(epoch), total=total, desc=f"epoch {epoch}/{cfg.epochs}",
+            batches = itertools.islice(task.train_batches(self.epoch), skip, None)
+            bar = tqdm(batches, total=None if total is None else total - skip, desc=f"epoch {self.epoch}",
                        disable=not self.progress, leave=False, dynamic_ncols=True)
-            seen, t0, running = 0, time.perf_counter(), None
+            self.batch_in_epoch, skip = skip, 0
+            seen, t0, evaluated, rate = 0, time.perf_counter(), False, 0.0
             for batch in bar:
                 loss, count = task.loss(batch)
-                if not math.isfinite(loss.item()):
-                    raise TrainingError(f"the loss became {loss.item()} at step {self.step + 1}; stopped. "
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise TrainingError(f"the loss became {value} at step {self.step + 1}; stopped. "
                                         f"The last good checkpoint is kept in {self.out}; try a lower --lr")
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -92,33 +184,31 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(task.model.parameters(), cfg.clip)
                 self.optimizer.step()
                 self.step += 1
+                self.batch_in_epoch += 1
                 seen += count
-                running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-                bar.set_postfix(loss=f"{running:.3f}", **{f"{task.unit}/s": f"{seen / (time.perf_counter() - t0):.0f}"})
+                self.running = value if self.running is None else 0.98 * self.running + 0.02 * value
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{self.running:.3f}", **{f"{task.unit}/s": f"{rate:.0f}"})
+                evaluated = False
+                if cfg.eval_every and self.step % cfg.eval_every == 0:
+                    self._evaluate(seconds(), rate)
+                    evaluated = True
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self._save_state(seconds())
                 if cfg.max_steps and self.step >= cfg.max_steps:
-                    stop = "max_steps"
-                elif cfg.max_minutes and time.perf_counter() - start >= 60 * cfg.max_minutes:
-                    stop = "max_minutes"
-                if stop:
+                    self.stop = self.stop or "max_steps"
+                elif cfg.max_minutes and seconds() >= 60 * cfg.max_minutes:
+                    self.stop = self.stop or "max_minutes"
+                if self.stop:
                     break
             bar.close()
-            metrics = task.evaluate()
-            record = {"epoch": epoch, "step": self.step, "train_loss": running, "seconds": time.perf_counter() - start,
-                      f"{task.unit}_per_second": seen / max(time.perf_counter() - t0, 1e-9), **metrics}
-            self._log(record)
-            improved = self._improved(metrics)
-            if improved:
-                self.best, stale = metrics, 0
-                save_checkpoint(self.out, task.model, {**task.checkpoint_meta(), "epoch": epoch, "step": self.step,
-                                                       "metrics": metrics})
-            else:
-                stale += 1
-            if self.progress:
-                shown = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
-                tqdm.write(f"epoch {epoch}: train loss {running:.4f}  {shown}{'  (saved)' if improved else ''}")
-            if stop is None and cfg.patience and stale >= cfg.patience:
-                stop = "early_stopping"
-            if stop:
+            if not evaluated and self.stop != "early_stopping":
+                self._evaluate(seconds(), rate)
+            if self.stop:
                 break
-        self._log({"stopped": stop or "epochs", "best": self.best, "step": self.step})
+            if self.epoch < cfg.epochs:
+                self.batch_in_epoch = 0
+        if cfg.checkpoint_every:
+            self._save_state(seconds())
+        self._log({"stopped": self.stop or "epochs", "best": self.best, "step": self.step})
         return self.best or {}

@@ -30,6 +30,22 @@ def test_bucketing_is_deterministic_per_seed_and_epoch():
     assert len(a) == 25
 
 
+def test_dataloader_with_bucketing_and_collate():
+    import torch
+
+    from rnnkit.text import PadCollate
+
+    items = [([1] * n, n % 2) for n in (5, 1, 4, 2, 3, 6)]
+    sampler = BucketBatchSampler([len(i) for i, _ in items], batch_size=2, seed=0)
+    loader = torch.utils.data.DataLoader(items, batch_sampler=sampler, collate_fn=PadCollate(max_len=5))
+    seen = []
+    for ids, lengths, mask, labels in loader:
+        assert ids.shape[1] == int(lengths.max()) <= 5 and mask.sum() == lengths.sum()
+        assert ids.shape[0] == 2 and int(lengths.max() - lengths.min()) <= 1  # similar lengths together
+        seen += labels.tolist()
+    assert sorted(seen) == [0, 0, 0, 1, 1, 1]
+
+
 def test_padding_fraction_by_hand():
     assert padding_fraction([1, 3, 2, 2], [[0, 1], [2, 3]]) == pytest.approx(2 / 10)  # 10 positions, 8 real
 

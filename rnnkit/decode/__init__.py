@@ -1,0 +1,5 @@
+"""Decoding strategies over the decoding protocol (see :mod:`rnnkit.decode.search`)."""
+
+from .search import Hypothesis, filter_logits, greedy_search, sample
+
+__all__ = ["Hypothesis", "greedy_search", "sample", "filter_logits"]

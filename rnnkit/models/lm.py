@@ -1,0 +1,86 @@
+"""Recurrent language model: embedding -> rnnkit recurrent layers -> output head.
+
+It returns its state instead of hiding it on the module, so truncated BPTT can carry and detach
+it (:mod:`rnnkit.train.tbptt`), and it implements the decoding protocol, with an empty source,
+so generation shares :mod:`rnnkit.decode` with sequence-to-sequence models.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import rnnkit.nn as rnn
+
+from ..config import ModelConfig
+
+LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
+
+
+class RNNLanguageModel(nn.Module):
+    """Predicts each next token of a stream.
+
+    Args:
+        vocab_size: tokens in the vocabulary (V).
+        embedding_size, hidden_size, num_layers, cell, dropout: the network.
+        tie_weights: share the embedding and output matrices (Press & Wolf 2017); then the last
+            layer's output is projected to ``embedding_size`` first when the sizes differ.
+        pad_id, bos_id, eos_id: special token ids, for the decoding protocol.
+
+    Shape:
+        ``forward(tokens (B, T), state=None) -> (logits (B, T, V), state)``; the state is the
+        recurrent layer's (``(L, B, H)``, or an ``(h, c)`` pair for the LSTM).
+    """
+
+    def __init__(self, vocab_size: int, embedding_size: int = 128, hidden_size: int = 512, num_layers: int = 2,
+                 cell: str = "lstm", dropout: float = 0.0, tie_weights: bool = False, pad_id: int = 0,
+                 bos_id: int = 2, eos_id: int = 3):
+        super().__init__()
+        if cell not in LAYERS:
+            raise ValueError(f"cell must be one of {', '.join(LAYERS)}; got {cell!r}")
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        self.cell = cell
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.dropout = nn.Dropout(dropout)
+        self.recurrent = LAYERS[cell](embedding_size, hidden_size, num_layers=num_layers, batch_first=True,
+                                      dropout=dropout if num_layers > 1 else 0.0)
+        self.projection = nn.Linear(hidden_size, embedding_size) if tie_weights and hidden_size != embedding_size \
+            else None
+        self.head = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
+        if tie_weights:
+            self.head.weight = self.embedding.weight
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, vocab_size: int):
+        return cls(vocab_size, cfg.embedding_size, cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.dropout,
+                   cfg.tie_weights)
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        output, state = self.recurrent(self.dropout(self.embedding(tokens)), state)
+        output = self.dropout(output)
+        if self.projection is not None:
+            output = self.projection(output)
+        return self.head(output), state
+
+    # -- decoding protocol (see rnnkit.decode) ------------------------------------------------
+
+    def init_decoder_state(self, src: torch.Tensor, src_lengths: torch.Tensor):
+        """A language model has no source: ``src`` is (B, 0); the state starts at zeros."""
+        return self._zeros(src.shape[0], src.device)
+
+    def _zeros(self, batch: int, device):
+        p = self.recurrent.weight_hh_l0
+        h = torch.zeros(self.recurrent.num_layers, batch, self.recurrent.hidden_size, device=device, dtype=p.dtype)
+        return (h, h.clone()) if self.cell == "lstm" else h
+
+    def decode_step(self, tokens: torch.Tensor, state):
+        """``tokens`` (N,) -> ``(log_probs (N, V), state, None)``."""
+        logits, state = self(tokens.unsqueeze(1), state)
+        return F.log_softmax(logits[:, -1].float(), dim=-1), state, None
+
+    def reorder_state(self, state, index: torch.Tensor):
+        """Keeps or duplicates rows of the state (the batch is dim 1)."""
+        if isinstance(state, tuple):
+            return tuple(s.index_select(1, index) for s in state)
+        return state.index_select(1, index)

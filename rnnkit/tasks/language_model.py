@@ -1,0 +1,200 @@
+"""Language modelling on a token stream with truncated BPTT.
+
+    task = LanguageModelTask.from_text(train_text, valid_text, model_cfg, lm_cfg, train_cfg)
+    Trainer(task, train_cfg).fit()
+    lm = LanguageModel.load("runs/lm")
+    lm.generate("ROMEO:", max_tokens=200, temperature=0.8)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from ..config import LMConfig, ModelConfig, TrainConfig
+from ..decode import greedy_search, sample
+from ..models.lm import RNNLanguageModel
+from ..text.tokenize import BPETokenizer, make_tokenizer
+from ..text.vocab import Vocab
+from ..train.checkpoint import load_weights, read_meta
+from ..train.metrics import bits_per_char, perplexity
+from ..train.tbptt import TruncatedBPTT, batchify, run_window
+from ..train.trainer import seed_everything
+
+MODEL_TYPE = "lm"
+EVAL_BATCH = 16
+
+
+class StreamEncoder:
+    """Tokenizer + vocabulary for a running text: text <-> 1-D id tensor."""
+
+    def __init__(self, tokenizer, vocab: Vocab, cfg: LMConfig):
+        self.tokenizer, self.vocab, self.cfg = tokenizer, vocab, cfg
+
+    @classmethod
+    def fit(cls, text: str, cfg: LMConfig) -> StreamEncoder:
+        tok = make_tokenizer(cfg.level, corpus=text.splitlines(keepends=True), vocab_size=cfg.vocab_size)
+        return cls(tok, Vocab.build([tok.tokenize(text)], min_freq=cfg.min_freq), cfg)
+
+    def encode(self, text: str) -> torch.Tensor:
+        return torch.tensor(self.vocab.encode(self.tokenizer.tokenize(text)), dtype=torch.long)
+
+    def decode(self, ids) -> str:
+        return self.tokenizer.detokenize(self.vocab.decode(ids))
+
+    @property
+    def start_id(self) -> int:
+        """The token generation starts from: a newline where the vocabulary has one (text after a
+        line break is what a stream model has seen), else ``<bos>``."""
+        return self.vocab.stoi.get("\n", self.vocab.stoi.get("Ċ", self.vocab.bos_id))
+
+    def to_dict(self) -> dict:
+        d = {"lm": dataclasses.asdict(self.cfg), "vocab": self.vocab.to_dict()}
+        if isinstance(self.tokenizer, BPETokenizer):
+            d["bpe"] = self.tokenizer.to_json()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StreamEncoder:
+        cfg = LMConfig(**d["lm"])
+        tok = BPETokenizer.from_json(d["bpe"]) if cfg.level == "bpe" else make_tokenizer(cfg.level)
+        return cls(tok, Vocab.from_dict(d["vocab"]), cfg)
+
+
+@torch.no_grad()
+def evaluate_stream(model, ids: torch.Tensor, bptt: int, chars_per_token: float, batch_size: int = EVAL_BATCH):
+    """Mean cross-entropy of a stream read in windows with the state carried; and its
+    perplexity and bits per character."""
+    model.eval()
+    streams = batchify(ids, min(batch_size, max(1, ids.shape[0] // 2)))
+    total, count, state = 0.0, 0, None
+    for window in TruncatedBPTT(streams, bptt).windows():
+        logits, state = run_window(model, window, state)
+        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), window.targets.reshape(-1),
+                                       reduction="sum"))
+        count += window.targets.numel()
+    loss = total / count
+    return {"loss": loss, "perplexity": perplexity(loss), "bits_per_char": bits_per_char(loss, chars_per_token),
+            "tokens": count}
+
+
+class LanguageModelTask:
+    """The task protocol of :class:`rnnkit.train.Trainer` for an :class:`RNNLanguageModel`."""
+
+    monitor, higher_is_better, unit = "loss", False, "tokens"
+
+    def __init__(self, model, encoder: StreamEncoder, train_ids, valid_ids, valid_chars: int,
+                 model_cfg: ModelConfig, train_cfg: TrainConfig):
+        self.model, self.encoder = model, encoder
+        self.model_cfg, self.train_cfg, self.lm_cfg = model_cfg, train_cfg, encoder.cfg
+        cfg = encoder.cfg
+        streams = batchify(train_ids, train_cfg.batch_size)
+        if streams.shape[1] - 1 < cfg.bptt:
+            raise ValueError(f"the training text gives {streams.shape[1]} tokens per batch row, fewer than one "
+                             f"window (--bptt {cfg.bptt}); use more text, a smaller --batch-size or a smaller --bptt")
+        if valid_ids.shape[0] < 2:
+            raise ValueError("the validation text is empty; use more text")
+        self.tbptt = TruncatedBPTT(streams, cfg.bptt, cfg.bptt_advance, cfg.random_bptt, train_cfg.seed)
+        self.valid_ids = valid_ids
+        self.chars_per_token = valid_chars / max(valid_ids.shape[0], 1)
+        self.state = None
+
+    @classmethod
+    def from_text(cls, train_text: str, valid_text: str, model_cfg: ModelConfig, lm_cfg: LMConfig,
+                  train_cfg: TrainConfig) -> LanguageModelTask:
+        if not train_text.strip():
+            raise ValueError("the training text is empty")
+        seed_everything(train_cfg.seed)
+        encoder = StreamEncoder.fit(train_text, lm_cfg)
+        model = RNNLanguageModel.from_config(model_cfg, len(encoder.vocab))
+        model.bos_id = encoder.start_id
+        return cls(model, encoder, encoder.encode(train_text), encoder.encode(valid_text), len(valid_text),
+                   model_cfg, train_cfg)
+
+    # -- the task protocol ------------------------------------------------------------------------
+
+    def start_epoch(self, epoch: int) -> None:
+        self.state = None  # each epoch reads the streams from their start
+
+    def batches_per_epoch(self) -> int:
+        return len(self.tbptt)
+
+    def train_batches(self, epoch: int):
+        return self.tbptt.windows(epoch)
+
+    def loss(self, window):
+        logits, self.state = run_window(self.model, window, self.state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), window.targets.reshape(-1))
+        return loss, window.targets.numel()
+
+    def evaluate(self) -> dict:
+        return evaluate_stream(self.model, self.valid_ids, self.lm_cfg.bptt, self.chars_per_token)
+
+    def checkpoint_meta(self) -> dict:
+        return {"model_type": MODEL_TYPE, "model": dataclasses.asdict(self.model_cfg),
+                "train": dataclasses.asdict(self.train_cfg), **self.encoder.to_dict()}
+
+    def resume_state(self):
+        if self.state is None:
+            return {"state": None}, {}
+        parts = self.state if isinstance(self.state, tuple) else (self.state,)
+        return {"state": len(parts)}, {f"state{i}": s for i, s in enumerate(parts)}
+
+    def restore(self, data: dict, tensors: dict) -> None:
+        n = data.get("state")
+        if not n:
+            self.state = None
+        else:
+            parts = tuple(tensors[f"state{i}"] for i in range(n))
+            self.state = parts if n > 1 else parts[0]
+
+
+class LanguageModel:
+    """A trained language model rebuilt from its checkpoint folder alone."""
+
+    def __init__(self, model: RNNLanguageModel, encoder: StreamEncoder, meta: dict):
+        self.model, self.encoder, self.meta = model.eval(), encoder, meta
+        self.model.bos_id = encoder.start_id
+
+    @classmethod
+    def load(cls, directory) -> LanguageModel:
+        meta = read_meta(directory, MODEL_TYPE)
+        encoder = StreamEncoder.from_dict(meta)
+        model = RNNLanguageModel.from_config(ModelConfig(**meta["model"]), len(encoder.vocab))
+        load_weights(model, directory)
+        return cls(model, encoder, meta)
+
+    def evaluate(self, text: str) -> dict:
+        ids = self.encoder.encode(text)
+        if ids.shape[0] < 2 * EVAL_BATCH:
+            raise ValueError(f"the text has {ids.shape[0]} tokens; at least {2 * EVAL_BATCH} are needed")
+        return evaluate_stream(self.model, ids, self.encoder.cfg.bptt, len(text) / ids.shape[0])
+
+    def generate(self, prompt: str = "", max_tokens: int = 200, temperature: float = 1.0, top_k: int = 0,
+                 top_p: float = 1.0, seed: int | None = None, greedy: bool = False, num: int = 1) -> list[str]:
+        """``num`` continuations of ``prompt`` (the prompt itself not repeated)."""
+        prefix = self.encoder.encode(prompt).unsqueeze(0).repeat(num, 1) if prompt else None
+        src = torch.zeros(num, 0, dtype=torch.long)
+        lengths = torch.zeros(num, dtype=torch.long)
+        if greedy:
+            hyps = greedy_search(self.model, src, lengths, max_tokens, prefix=prefix)
+        else:
+            gen = torch.Generator().manual_seed(seed) if seed is not None else None
+            hyps = sample(self.model, src, lengths, max_tokens, temperature, top_k, top_p, gen, prefix=prefix)
+        return [self.encoder.decode(h.tokens) for h in hyps]
+
+
+def split_text(text: str) -> dict:
+    """A text file's fixed split, as for the bundled corpora: 90 % train, 5 % validation, 5 % test."""
+    a, b = int(len(text) * 0.90), int(len(text) * 0.95)
+    return {"train": text[:a], "validation": text[a:b], "test": text[b:]}
+
+
+def nats_to_report(metrics: dict) -> str:
+    return (f"loss {metrics['loss']:.4f} nats/token  perplexity {metrics['perplexity']:.2f}  "
+            f"bits/char {metrics['bits_per_char']:.4f}  tokens {metrics['tokens']}")
+
+
+__all__ = ["LanguageModelTask", "LanguageModel", "StreamEncoder", "evaluate_stream", "split_text"]
