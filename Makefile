@@ -32,6 +32,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_layers.py
 	$(BIN)/python benchmarks/bench_classify.py
 	$(BIN)/python benchmarks/bench_lm.py
+	$(BIN)/python benchmarks/bench_seq2seq.py
+	$(BIN)/python benchmarks/bench_decode.py
 
 lint: setup
 	$(BIN)/ruff check .

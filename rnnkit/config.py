@@ -60,6 +60,20 @@ class LMConfig:
 
 
 @dataclass
+class Seq2SeqConfig:
+    """Sequence-to-sequence data, attention and loss."""
+
+    attention: str = _f("general", "attention over the source", choices=("dot", "general", "additive", "none"))
+    level: str = _f("word", "tokenization of both sides", choices=("char", "word"))
+    lowercase: bool = _f(True, "lowercase both sides (word level)")
+    max_src_len: int = _f(80, "longest source (tokens); longer ones are truncated with a warning")
+    max_tgt_len: int = _f(80, "longest target (tokens) trained on and generated")
+    min_freq: int = _f(2, "minimum count for a token to enter a vocabulary")
+    max_vocab: int = _f(20000, "vocabulary size cap per side, special tokens included")
+    label_smoothing: float = _f(0.0, "label smoothing of the training loss")
+
+
+@dataclass
 class TrainConfig:
     """The optimisation loop shared by every model."""
 
@@ -105,7 +119,8 @@ def _checked(kind, name):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
         if kind in (int, float) and value <= 0 and name not in ("seed", "weight_decay", "clip", "patience",
-                                                                "dropout", "threads", "lr_decay"):
+                                                                "dropout", "threads", "lr_decay",
+                                                                "label_smoothing"):
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
         if kind in (int, float) and value < 0:
             raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")

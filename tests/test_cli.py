@@ -169,3 +169,77 @@ def test_lm_bad_input(tmp_path, capsys, argv, match, trained, lm_checkpoint):
 
 def test_unknown_corpus_is_one_line(capsys):
     _one_line_error(capsys, ["--argparse", "train", "lm", "--corpus", "wiki"], "invalid choice: 'wiki'")
+
+
+# -- sequence to sequence -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s2s_checkpoint(tmp_path_factory):
+    import random as _random
+
+    root = tmp_path_factory.mktemp("s2s")
+    rng = _random.Random(0)
+    words = ["uno", "dos", "tres", "cuatro", "cinco", "seis"]
+    lines = []
+    for _ in range(600):
+        src = [rng.choice(words) for _ in range(rng.randint(1, 4))]
+        lines.append(" ".join(src) + "\t" + " ".join(reversed(src)))
+    (root / "pairs.tsv").write_text("\n".join(lines) + "\n")
+    out = root / "model"
+    assert main(["train", "seq2seq", "--data", str(root / "pairs.tsv"), "--out", str(out), "--cell", "gru",
+                 "--hidden-size", "32", "--embedding-size", "16", "--epochs", "12", "--lr", "0.01", "--min-freq", "1",
+                 "--max-src-len", "6", "--dropout", "0.0", "--attention", "general", "--quiet"]) == 0
+    return out, root
+
+
+def test_seq2seq_train_translate_eval(s2s_checkpoint, capsys, tmp_path):
+    out, root = s2s_checkpoint
+    capsys.readouterr()
+    png = tmp_path / "att.png"
+    assert main(["translate", "--checkpoint", str(out), "uno dos tres", "--beam", "3", "--plot-attention",
+                 str(png)]) == 0
+    assert capsys.readouterr().out.strip() == "tres dos uno"
+    assert png.stat().st_size > 1000
+    assert main(["translate", "--checkpoint", str(out), "dos cinco", "--beam", "4", "--n-best", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    scores = [float(line.split("\t")[0]) for line in lines]
+    assert len(lines) == 3 and scores == sorted(scores, reverse=True) and lines[0].endswith("cinco dos")
+    assert main(["eval", "seq2seq", "--checkpoint", str(out), "--data", str(root / "pairs.tsv"), "--beam", "3",
+                 "--limit", "100"]) == 0
+    report = capsys.readouterr().out
+    greedy = float(report.split("greedy")[1].split("exact match")[1].split()[0])
+    assert greedy >= 0.9 and "beam3" in report
+
+
+def test_long_sources_are_truncated_with_a_warning(s2s_checkpoint, capsys):
+    out, _ = s2s_checkpoint
+    assert main(["translate", "--checkpoint", str(out), "uno dos tres cuatro cinco seis uno dos", "--beam", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err.strip() == ("rnnkit translate: warning: 1 source(s) longer than the model's maximum of 6 tokens "
+                           "were truncated")
+
+
+def test_unknown_words_still_translate(s2s_checkpoint, capsys):
+    out, _ = s2s_checkpoint
+    assert main(["translate", "--checkpoint", str(out), "uno zorro dos", "--beam", "2"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["translate", "--checkpoint", "S2S", "uno", "--beam", "0"], "--beam must be at least 1; got 0"),
+        (["translate", "--checkpoint", "S2S", "--input", "BLANKLINE"], "source 2 is empty"),
+        (["translate", "--checkpoint", "LM", "uno"], "holds a 'lm' model, not a 'seq2seq' one"),
+        (["train", "seq2seq", "--data", "NOTAB"], "line 1: no tab"),
+        (["train", "seq2seq", "--data", "EMPTY"], "is empty"),
+    ],
+)
+def test_seq2seq_bad_input(tmp_path, capsys, argv, match, s2s_checkpoint, lm_checkpoint):
+    (tmp_path / "blank.txt").write_text("uno dos\n\ntres\n")
+    (tmp_path / "notab.tsv").write_text("uno dos tres\n")
+    (tmp_path / "empty.tsv").write_text("\n")
+    names = {"S2S": s2s_checkpoint[0], "LM": lm_checkpoint[0], "BLANKLINE": tmp_path / "blank.txt",
+             "NOTAB": tmp_path / "notab.tsv", "EMPTY": tmp_path / "empty.tsv"}
+    _one_line_error(capsys, [str(names.get(a, a)) for a in argv], match)

@@ -8,12 +8,12 @@ so generation shares :mod:`rnnkit.decode` with sequence-to-sequence models.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import rnnkit.nn as rnn
 
 from ..config import ModelConfig
+from ._common import log_softmax
 
 LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
 
@@ -77,10 +77,11 @@ class RNNLanguageModel(nn.Module):
     def decode_step(self, tokens: torch.Tensor, state):
         """``tokens`` (N,) -> ``(log_probs (N, V), state, None)``."""
         logits, state = self(tokens.unsqueeze(1), state)
-        return F.log_softmax(logits[:, -1].float(), dim=-1), state, None
+        return log_softmax(logits[:, -1]), state, None
 
     def reorder_state(self, state, index: torch.Tensor):
         """Keeps or duplicates rows of the state (the batch is dim 1)."""
         if isinstance(state, tuple):
             return tuple(s.index_select(1, index) for s in state)
         return state.index_select(1, index)
+

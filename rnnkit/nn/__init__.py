@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import torch.nn as _torch_nn
 
+from .attention import Attention
 from .backend import BACKENDS
 from .cells import GRUCell, LSTMCell, RNNCell
 from .recurrent import GRU, LSTM, RNN, RNNBase
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell", "BACKENDS"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell", "Attention", "BACKENDS"]
 
 
 def __getattr__(name: str):

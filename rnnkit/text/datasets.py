@@ -11,13 +11,8 @@ TEXT_NAMES = ("text", "sentence", "review", "document")
 LABEL_NAMES = ("label", "labels", "class", "target", "polarity")
 
 
-def read_labeled_rows(path: str | Path, text_column: str | None = None, label_column: str | None = None,
-                      need_two_labels: bool = True) -> list[tuple[str, str]]:
-    """Rows ``(text, label)`` of a TSV (``.tsv``/``.txt``) or CSV file with a header line.
-
-    Columns are picked by name (``text_column``/``label_column``, or the usual names above), or
-    by 0-based index given as digits.
-    """
+def read_utf8(path: str | Path) -> str:
+    """A UTF-8 text file's content; a clear error if it is missing, not UTF-8, or blank."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
@@ -29,6 +24,18 @@ def read_labeled_rows(path: str | Path, text_column: str | None = None, label_co
                          "convert it, e.g. with iconv -t utf-8") from None
     if not content.strip():
         raise ValueError(f"{path} is empty")
+    return content
+
+
+def read_labeled_rows(path: str | Path, text_column: str | None = None, label_column: str | None = None,
+                      need_two_labels: bool = True) -> list[tuple[str, str]]:
+    """Rows ``(text, label)`` of a TSV (``.tsv``/``.txt``) or CSV file with a header line.
+
+    Columns are picked by name (``text_column``/``label_column``, or the usual names above), or
+    by 0-based index given as digits.
+    """
+    path = Path(path)
+    content = read_utf8(path)
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     reader = csv.reader(io.StringIO(content), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == ","
                         else csv.QUOTE_NONE)
@@ -61,3 +68,20 @@ def _column(header: list[str], wanted: str | None, defaults, kind: str, path: Pa
             return header.index(name)
     raise ValueError(f"{path} has no {kind} column (looked for {', '.join(defaults)}); its columns are {header}; "
                      f"name it with --{kind}-column")
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """``source<TAB>target`` lines of a UTF-8 file (no header), as in the bundled en-es corpus."""
+    path = Path(path)
+    content = read_utf8(path)
+    pairs = []
+    for n, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        src, tab, tgt = line.partition("\t")
+        if not tab:
+            raise ValueError(f"{path}, line {n}: no tab; each line must be source<TAB>target")
+        if not src.strip() or not tgt.strip():
+            raise ValueError(f"{path}, line {n}: empty {'source' if not src.strip() else 'target'}")
+        pairs.append((src.strip(), tgt.strip()))
+    return pairs

@@ -103,3 +103,17 @@ def test_bundled_en_es_fixed_split():
 def test_unknown_corpus():
     with pytest.raises(ValueError, match="unknown corpus 'wiki'; the bundled corpora are shakespeare, en-es"):
         corpora.load("wiki")
+
+
+def test_dates_are_reproducible_iso_and_held_out():
+    import datetime as dt
+
+    from rnnkit.text.dates import date_pairs
+
+    train = date_pairs(500, seed=1)
+    assert train == date_pairs(500, seed=1) and len({s for s, _ in train}) > 450
+    for source, iso in train:
+        d = dt.date.fromisoformat(iso)
+        assert 1950 <= d.year <= 2049 and (str(d.day) in source or f"{d.day:02d}" in source)
+    held = date_pairs(200, seed=2, exclude={s for s, _ in train})
+    assert not {s for s, _ in held} & {s for s, _ in train}

@@ -1,0 +1,76 @@
+"""The ``rnnkit`` command line.
+
+    rnnkit demo [--minutes 3] [--out runs/demo]        character-level LSTM on the bundled Shakespeare
+    rnnkit compare [--length 50] [--train-steps 600] [--cells gru,lstm,rnn] [--out runs/compare]
+    rnnkit train lm (--corpus shakespeare | --data FILE) [--level char|word|bpe] [--cell ...] [--bptt N] ...
+    rnnkit eval lm --checkpoint DIR (--data FILE | --corpus shakespeare [--split test])
+    rnnkit train seq2seq (--data pairs.tsv | --corpus en-es | --corpus dates) [--attention KIND|none] ...
+    rnnkit translate --checkpoint DIR [TEXT ...] [--input FILE] [--beam K] [--n-best N] [--plot-attention OUT.png]
+    rnnkit eval seq2seq --checkpoint DIR (--data test.tsv | --corpus en-es|dates) [--beam K]
+    rnnkit generate --checkpoint DIR [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
+                    [--top-p P] [--seed S] [--greedy] [--num N]
+    rnnkit train classify --data FILE.tsv [--text-column C --label-column C] [--cell lstm|gru|rnn]
+                          [--max-len N] [--bidirectional] [--out DIR] [common train flags]
+    rnnkit eval classify --checkpoint DIR --data FILE
+    rnnkit predict classify --checkpoint DIR [TEXT ...] [--input FILE]
+
+Common train flags (from the typed configs in ``rnnkit.config``): --out --epochs --max-steps
+--max-minutes --seed --batch-size --lr --hidden-size --num-layers --embedding-size --dropout --cell ...
+
+A user's mistake (a bad option, a missing file) ends with one line on stderr and exit status 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from . import classify, compare, lm, seq2seq
+from .common import Parser, UserError
+from .seq2seq import DATES_TEST, DATES_TRAIN, DATES_VALID
+
+__all__ = ["main", "build_parser", "UserError", "DATES_TRAIN", "DATES_VALID", "DATES_TEST"]
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="rnnkit", description="Recurrent sequence models on PyTorch.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="task", required=True,
+                                                                       parser_class=Parser)
+    ev = sub.add_parser("eval", help="evaluate a checkpoint").add_subparsers(dest="task", required=True,
+                                                                            parser_class=Parser)
+    predict = sub.add_parser("predict", help="predict with a checkpoint").add_subparsers(
+        dest="task", required=True, parser_class=Parser)
+    lm.register(sub, train, ev)
+    compare.register(sub)
+    classify.register(sub, train, ev, predict)
+    seq2seq.register(sub, train, ev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..train.trainer import TrainingError
+
+    args = build_parser().parse_args(argv)
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"rnnkit {args.command}: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = one_line_warning
+    try:
+        args.run(args)
+    except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingError as err:
+        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

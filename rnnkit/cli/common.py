@@ -1,0 +1,48 @@
+"""What every command shares: one-line errors, small argument types, file reading."""
+
+from __future__ import annotations
+
+import argparse
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit 2), pointing at --help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for: reported as one line, exit status 2."""
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def read_text(path) -> str:
+    from ..text.datasets import read_utf8
+
+    return read_utf8(path)
+
+
+def split_rows(rows, valid_every: int = 10):
+    """The fixed hold-out rule: row i goes to validation when i % valid_every == valid_every - 1."""
+    train = [r for i, r in enumerate(rows) if i % valid_every != valid_every - 1]
+    valid = [r for i, r in enumerate(rows) if i % valid_every == valid_every - 1]
+    return train, valid
+
+
+def add_train_flags(parser, configs, skip=()) -> None:
+    """The flags of every ``train`` command: one per field of each typed config, and --quiet."""
+    from ..config import add_config_arguments
+
+    for cls in configs:
+        add_config_arguments(parser, cls, skip=skip)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")

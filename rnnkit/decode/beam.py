@@ -1,0 +1,140 @@
+"""Batched beam search over the decoding protocol (see :mod:`rnnkit.decode.search`).
+
+All sources x beams advance in one ``decode_step`` call per step. A hypothesis that emits eos is
+finished and stops expanding; a source is done when ``n_best`` hypotheses are finished and no live
+one can still beat them; the search ends when every source is done or at ``max_len``.
+
+Scores: ``log_prob / penalty(length)``, ``length`` counting the output tokens with the eos;
+``penalty = length ** alpha`` (``length_penalty=alpha``; 0 = raw log-probability) or, with
+``penalty="gnmt"``, ``((5 + length) / 6) ** alpha`` (Wu et al. 2016).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .search import Hypothesis
+
+
+def _penalty(length: int, alpha: float, kind: str) -> float:
+    if alpha == 0:
+        return 1.0
+    return ((5 + length) / 6) ** alpha if kind == "gnmt" else float(length) ** alpha
+
+
+def _banned_by_ngrams(history: list[int], n: int) -> set[int]:
+    """Tokens that would repeat an n-gram already in ``history``."""
+    if n <= 0 or len(history) < n - 1:
+        return set()
+    if n == 1:
+        return set(history)
+    suffix = history[len(history) - n + 1 :]
+    return {history[i + n - 1] for i in range(len(history) - n + 1) if history[i : i + n - 1] == suffix}
+
+
+@torch.no_grad()
+def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100, min_len: int = 0,
+                length_penalty: float = 1.0, n_best: int = 1, no_repeat_ngram_size: int = 0,
+                penalty: str = "power") -> list[list[Hypothesis]]:
+    """The ``n_best`` highest-scoring hypotheses of each source, best first.
+
+    Args:
+        model: implements the decoding protocol.
+        src, src_lengths: (B, S) source ids and (B,) lengths.
+        beam_size: live hypotheses kept per source (K).
+        max_len: most output tokens (eos included).
+        min_len: fewest output tokens before eos may end a hypothesis.
+        length_penalty: alpha of the length normalisation (0 = raw log-probability).
+        n_best: hypotheses returned per source (at most ``beam_size``).
+        no_repeat_ngram_size: forbid repeating any n-gram of this size (0 = off).
+        penalty: ``"power"`` (``len ** alpha``) or ``"gnmt"``.
+
+    Returns:
+        For each source, a list of ``n_best`` :class:`Hypothesis`, sorted by ``score``.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be at least 1; got {beam_size}")
+    if not 1 <= n_best <= beam_size:
+        raise ValueError(f"n_best must lie in [1, beam_size={beam_size}]; got {n_best}")
+    if max_len < 1 or min_len < 0 or min_len > max_len:
+        raise ValueError(f"need 0 <= min_len <= max_len and max_len >= 1; got min_len={min_len}, max_len={max_len}")
+    if penalty not in ("power", "gnmt"):
+        raise ValueError(f"penalty must be 'power' or 'gnmt'; got {penalty!r}")
+    B, K, device = src.shape[0], beam_size, src.device
+    rows = torch.arange(B, device=device).repeat_interleave(K)
+    state = model.reorder_state(model.init_decoder_state(src, src_lengths), rows)
+    tokens = torch.full((B * K,), model.bos_id, dtype=torch.long, device=device)
+    # only the first beam of each source is alive at the start (the others are copies)
+    scores = torch.full((B, K), float("-inf"), dtype=torch.float64)
+    scores[:, 0] = 0.0
+    history: list[list[int]] = [[] for _ in range(B * K)]
+    attn_history: list[list[torch.Tensor]] = [[] for _ in range(B * K)]
+    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    done = [False] * B
+    best_bound = lambda b, s: s / _penalty(max_len, length_penalty, penalty)  # noqa: E731
+
+    for step in range(max_len):
+        log_probs, state, attn = model.decode_step(tokens, state)
+        lp = log_probs.double().cpu().clone()
+        V = lp.shape[1]
+        if step + 1 < min_len:
+            lp[:, model.eos_id] = float("-inf")
+        if no_repeat_ngram_size:
+            for r in range(B * K):
+                banned = _banned_by_ngrams(history[r], no_repeat_ngram_size)
+                if banned:
+                    lp[r, list(banned)] = float("-inf")
+        cand = (scores.view(B * K, 1) + lp).view(B, K * V)
+        top_scores, top_index = cand.topk(min(2 * K, K * V), dim=1)
+        new_scores = torch.full((B, K), float("-inf"), dtype=torch.float64)
+        origin = torch.arange(B * K)  # rows of done sources keep pointing at themselves
+        new_tokens = torch.full((B * K,), model.pad_id, dtype=torch.long)
+        length = step + 1
+        for b in range(B):
+            if done[b]:
+                continue
+            kept = 0
+            for s, idx in zip(top_scores[b].tolist(), top_index[b].tolist()):
+                if s == float("-inf") or kept == K:
+                    break
+                beam, token = divmod(idx, V)
+                row = b * K + beam
+                if token == model.eos_id:
+                    hyp_attn = attn_history[row] + ([attn[row].float().cpu()] if attn is not None else [])
+                    finished[b].append(Hypothesis(list(history[row]), s / _penalty(length, length_penalty, penalty),
+                                                  s, torch.stack(hyp_attn) if hyp_attn else None))
+                    continue
+                new_scores[b, kept] = s
+                origin[b * K + kept] = row
+                new_tokens[b * K + kept] = token
+                kept += 1
+            finished[b].sort(key=lambda h: h.score, reverse=True)
+            live_best = float(new_scores[b, 0])
+            if len(finished[b]) >= n_best and (
+                live_best == float("-inf") or finished[b][n_best - 1].score >= best_bound(b, live_best)
+            ):
+                done[b] = True
+        if all(done):
+            break
+        history = [history[int(o)] + [int(t)] for o, t in zip(origin, new_tokens)]
+        if attn is not None:
+            attn_cpu = attn.float().cpu()
+            attn_history = [attn_history[int(o)] + [attn_cpu[int(o)]] for o in origin]
+        scores = new_scores
+        index = origin.to(device)
+        state = model.reorder_state(state, index)
+        tokens = new_tokens.to(device)
+
+    results = []
+    for b in range(B):
+        if not done[b]:  # max_len reached: live hypotheses compete as they are
+            for k in range(K):
+                s = float(scores[b, k])
+                if s > float("-inf"):
+                    row = b * K + k
+                    finished[b].append(Hypothesis(list(history[row]), s / _penalty(len(history[row]), length_penalty,
+                                                                                   penalty), s,
+                                                  torch.stack(attn_history[row]) if attn_history[row] else None))
+        finished[b].sort(key=lambda h: h.score, reverse=True)
+        results.append(finished[b][:n_best])
+    return results

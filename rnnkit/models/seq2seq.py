@@ -1,0 +1,137 @@
+"""Encoder-decoder with attention (Luong, with input feeding) or without (the encoder's final state
+alone starts the decoder), implementing the decoding protocol used by :mod:`rnnkit.decode`.
+
+    encoder:  embedding -> rnnkit layers (optionally bidirectional) over the padded source
+    bridge:   the encoder's final state of each layer (both directions) -> the decoder's initial state
+    decoder:  per step, input [embedding of the previous token; previous attentional state]
+              -> rnnkit layers -> h_t;  context c_t = attention(h_t, encoder outputs, source mask);
+              attentional state ~h_t = tanh(W [h_t; c_t]);  p(y_t) = softmax(V ~h_t)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import rnnkit.nn as rnn
+
+from ._common import log_softmax
+
+LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
+ATTENTION = ("dot", "general", "additive", "none")
+
+
+class Seq2Seq(nn.Module):
+    """Args:
+        src_vocab_size, tgt_vocab_size: vocabulary sizes.
+        embedding_size, hidden_size, num_layers, cell, dropout: both recurrent stacks.
+        bidirectional: a bidirectional encoder; as in OpenNMT each direction has ``hidden_size / 2``
+            units, so the encoder's outputs and states are ``hidden_size`` wide either way.
+        attention: ``"dot"``, ``"general"``, ``"additive"`` or ``"none"``.
+        pad_id, bos_id, eos_id: special ids of the target vocabulary (the source shares pad).
+
+    Shape:
+        ``forward(src (B, S), src_lengths (B,), tgt_in (B, T)) -> logits (B, T, V)`` with teacher
+        forcing; ``tgt_in`` starts with bos.
+    """
+
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embedding_size: int = 128, hidden_size: int = 256,
+                 num_layers: int = 1, cell: str = "lstm", bidirectional: bool = True, attention: str = "general",
+                 dropout: float = 0.0, pad_id: int = 0, bos_id: int = 2, eos_id: int = 3):
+        super().__init__()
+        if cell not in LAYERS:
+            raise ValueError(f"cell must be one of {', '.join(LAYERS)}; got {cell!r}")
+        if attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION)}; got {attention!r}")
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        D = 2 if bidirectional else 1
+        if hidden_size % D:
+            raise ValueError(f"a bidirectional encoder needs an even hidden_size; got {hidden_size}")
+        self.directions = D
+        self.src_embedding = nn.Embedding(src_vocab_size, embedding_size, padding_idx=pad_id)
+        self.tgt_embedding = nn.Embedding(tgt_vocab_size, embedding_size, padding_idx=pad_id)
+        self.dropout = nn.Dropout(dropout)
+        inner = dropout if num_layers > 1 else 0.0
+        self.encoder = LAYERS[cell](embedding_size, hidden_size // D, num_layers, batch_first=True, dropout=inner,
+                                    bidirectional=bidirectional)
+        parts = 2 if cell == "lstm" else 1
+        self.bridge = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(parts)) if D > 1 else None
+        self.attention = None if attention == "none" else rnn.Attention(attention, hidden_size, hidden_size)
+        feed = hidden_size if self.attention is not None else 0
+        self.decoder = LAYERS[cell](embedding_size + feed, hidden_size, num_layers, batch_first=True, dropout=inner)
+        self.combine = nn.Linear(2 * hidden_size, hidden_size) if self.attention is not None else None
+        self.generator = nn.Linear(hidden_size, tgt_vocab_size)
+
+    # -- encoder --------------------------------------------------------------------------------
+
+    def encode(self, src, src_lengths):
+        """Returns ``(memory (B, S, H), mask (B, S), initial decoder state)``."""
+        memory, final = self.encoder(self.dropout(self.src_embedding(src)), lengths=src_lengths)
+        mask = torch.arange(src.shape[1], device=src.device).unsqueeze(0) < src_lengths.to(src.device).unsqueeze(1)
+        parts = final if isinstance(final, tuple) else (final,)
+        if self.bridge is not None:  # (L*2, B, H/2) -> (L, B, H): both directions' final states, bridged
+            L, B, half = self.num_layers, src.shape[0], self.hidden_size // 2
+            parts = tuple(torch.tanh(lin(p.view(L, 2, B, half).permute(0, 2, 1, 3).reshape(L, B, 2 * half)))
+                          for lin, p in zip(self.bridge, parts))
+        state = parts if self.cell == "lstm" else parts[0]
+        return memory, mask, state
+
+    # -- one decoder step, shared by training and decoding ----------------------------------------
+
+    def _step(self, tokens, dec_state, memory, mask, feed, projected=None):
+        """tokens (B,) -> (output (B, H) before the generator, dec_state, feed, attention (B, S) or None).
+        ``projected``: the attention's :meth:`~rnnkit.nn.Attention.project_keys` of ``memory``."""
+        x = self.dropout(self.tgt_embedding(tokens))
+        if self.attention is not None:
+            x = torch.cat([x, feed], dim=1)
+        out, dec_state = self.decoder(x.unsqueeze(1), dec_state)
+        h = out[:, 0]
+        if self.attention is None:
+            return h, dec_state, None, None
+        context, weights = self.attention(h, memory, mask, projected)
+        attentional = torch.tanh(self.combine(torch.cat([h, context], dim=1)))
+        return attentional, dec_state, attentional, weights
+
+    def _initial_feed(self, memory):
+        return memory.new_zeros(memory.shape[0], self.hidden_size) if self.attention is not None else None
+
+    def forward(self, src, src_lengths, tgt_in):
+        memory, mask, dec_state = self.encode(src, src_lengths)
+        if self.attention is None:  # no input feeding: the whole target in one call
+            out, _ = self.decoder(self.dropout(self.tgt_embedding(tgt_in)), dec_state)
+            return self.generator(self.dropout(out))
+        feed, outs, projected = self._initial_feed(memory), [], self.attention.project_keys(memory)
+        for t in range(tgt_in.shape[1]):
+            out, dec_state, feed, _ = self._step(tgt_in[:, t], dec_state, memory, mask, feed, projected)
+            outs.append(out)
+        return self.generator(self.dropout(torch.stack(outs, dim=1)))
+
+    def loss(self, src, src_lengths, tgt_in, tgt_out, label_smoothing: float = 0.0):
+        """Mean cross-entropy over real target tokens (padding ignored); also returns their count."""
+        logits = self(src, src_lengths, tgt_in)
+        n = int((tgt_out != self.pad_id).sum())
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=self.pad_id,
+                               label_smoothing=label_smoothing)
+        return loss, n
+
+    # -- decoding protocol ------------------------------------------------------------------------
+
+    def init_decoder_state(self, src, src_lengths):
+        """``(decoder state, memory, mask, feed, projected keys)``; the last two ``None`` without attention."""
+        memory, mask, dec_state = self.encode(src, src_lengths)
+        projected = None if self.attention is None else self.attention.project_keys(memory)
+        return dec_state, memory, mask, self._initial_feed(memory), projected
+
+    def decode_step(self, tokens, state):
+        dec_state, memory, mask, feed, projected = state
+        out, dec_state, feed, weights = self._step(tokens, dec_state, memory, mask, feed, projected)
+        return log_softmax(self.generator(out)), (dec_state, memory, mask, feed, projected), weights
+
+    def reorder_state(self, state, index):
+        dec_state, *rest = state
+        dec_state = tuple(s.index_select(1, index) for s in dec_state) if isinstance(dec_state, tuple) \
+            else dec_state.index_select(1, index)
+        return (dec_state, *(None if t is None else t.index_select(0, index) for t in rest))
+

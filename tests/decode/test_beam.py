@@ -1,0 +1,138 @@
+"""Beam search on a synthetic model with a fixed table of log-probabilities (no network)."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from rnnkit.decode import beam_search, greedy_search
+
+PAD, BOS, EOS, A, B_, C = 0, 1, 2, 3, 4, 5
+
+
+class TableModel:
+    """Next-token probabilities depend on the previous token only; ``attn`` is a made-up (N, S) row
+    per step so attention bookkeeping can be checked."""
+
+    pad_id, bos_id, eos_id = PAD, BOS, EOS
+
+    def __init__(self, table, src_len=3):
+        self.logp = torch.log(torch.tensor(table, dtype=torch.float64))
+        self.src_len = src_len
+
+    def init_decoder_state(self, src, src_lengths):
+        return torch.zeros(src.shape[0], dtype=torch.long)
+
+    def decode_step(self, tokens, state):
+        attn = torch.nn.functional.one_hot(tokens % self.src_len, self.src_len).float()
+        return self.logp[tokens], state + 1, attn
+
+    def reorder_state(self, state, index):
+        return state[index]
+
+
+# Greedy takes A (0.5) then is stuck with a flat continuation; the best sequence is B_ EOS (0.4 * 0.9).
+TABLE = [
+    [1 / 6] * 6,
+    [1e-9, 1e-9, 0.1, 0.5, 0.4, 1e-9 + 0.0],
+    [1 / 6] * 6,
+    [1e-9, 1e-9, 0.3, 0.35, 0.2, 0.15],
+    [1e-9, 1e-9, 0.9, 0.04, 0.03, 0.03],
+    [1e-9, 1e-9, 0.5, 0.2, 0.2, 0.1],
+]
+SRC = torch.zeros(2, 3, dtype=torch.long)
+LEN = torch.tensor([3, 3])
+
+
+def exhaustive(model, max_len, alpha=0.0, min_len=0, kind="power", ngram=0):
+    """Brute force: every sequence of real tokens up to max_len, ended by eos or cut at max_len."""
+    best = []
+    logp = model.logp
+    for n in range(0, max_len + 1):
+        for seq in itertools.product([A, B_, C], repeat=n):
+            if ngram and any(seq[i : i + ngram] == seq[j : j + ngram] for i in range(n) for j in range(i + 1, n)
+                             if j + ngram <= n):
+                continue
+            prev, lp = BOS, 0.0
+            for t in seq:
+                lp += float(logp[prev, t])
+                prev = t
+            if n < max_len and n + 1 >= min_len:
+                total, length = lp + float(logp[prev, EOS]), n + 1
+            elif n == max_len:
+                total, length = lp, n
+            else:
+                continue
+            pen = 1.0 if alpha == 0 else (((5 + length) / 6) ** alpha if kind == "gnmt" else length ** alpha)
+            best.append((total / pen, list(seq)))
+    return sorted(best, key=lambda x: -x[0])
+
+
+def test_beam_beats_greedy_where_greedy_is_wrong():
+    model = TableModel(TABLE)
+    greedy = greedy_search(model, SRC, LEN, max_len=4)[0]
+    beam = beam_search(model, SRC, LEN, beam_size=3, max_len=4, length_penalty=0.0)[0][0]
+    assert beam.tokens == [B_] and beam.log_prob == pytest.approx(math.log(0.4 * 0.9))
+    assert beam.log_prob > greedy.log_prob
+
+
+def test_beam_of_one_equals_greedy():
+    model = TableModel(TABLE)
+    for max_len in (1, 2, 5):
+        g = greedy_search(model, SRC, LEN, max_len=max_len)
+        b = beam_search(model, SRC, LEN, beam_size=1, max_len=max_len, length_penalty=0.0)
+        for gh, bh in zip(g, b):
+            assert bh[0].tokens == gh.tokens and bh[0].log_prob == pytest.approx(gh.log_prob)
+
+
+@pytest.mark.parametrize("alpha,kind", [(0.0, "power"), (1.0, "power"), (0.6, "gnmt"), (2.0, "power")])
+def test_wide_beam_equals_exhaustive_search(alpha, kind):
+    model = TableModel(TABLE)
+    ref = exhaustive(model, max_len=4, alpha=alpha, kind=kind)
+    hyps = beam_search(model, SRC, LEN, beam_size=90, max_len=4, length_penalty=alpha, n_best=5, penalty=kind)
+    for source in hyps:
+        assert [h.tokens for h in source] == [seq for _, seq in ref[:5]]
+        assert [h.score for h in source] == pytest.approx([s for s, _ in ref[:5]])
+
+
+def test_n_best_sorted_and_distinct():
+    hyps = beam_search(TableModel(TABLE), SRC, LEN, beam_size=6, max_len=5, n_best=6)[0]
+    scores = [h.score for h in hyps]
+    assert scores == sorted(scores, reverse=True) and len(hyps) == 6
+    assert len({tuple(h.tokens) for h in hyps}) == 6
+
+
+def test_min_len_is_honoured_and_matches_brute_force():
+    hyps = beam_search(TableModel(TABLE), SRC, LEN, beam_size=90, max_len=5, min_len=3, length_penalty=0.0,
+                       n_best=4)[0]
+    assert all(len(h.tokens) + 1 >= 3 for h in hyps)
+    ref = exhaustive(TableModel(TABLE), max_len=5, min_len=3)
+    assert [h.tokens for h in hyps] == [seq for _, seq in ref[:4]]
+
+
+def test_no_repeat_ngram_is_honoured():
+    loop = [[1 / 6] * 6, [1e-9, 1e-9, 0.01, 0.98, 0.01, 1e-9], [1 / 6] * 6,
+            [1e-9, 1e-9, 0.01, 0.01, 0.97, 0.01], [1e-9, 1e-9, 0.01, 0.97, 0.01, 0.01], [0.2] * 5 + [1e-9]]
+    model = TableModel(loop)
+    free = beam_search(model, SRC, LEN, beam_size=2, max_len=6, length_penalty=0.0)[0][0]
+    assert free.tokens == [A, B_, A, B_, A, B_]  # the model loops
+    for n in (1, 2, 3):
+        hyps = beam_search(model, SRC, LEN, beam_size=4, max_len=6, no_repeat_ngram_size=n, n_best=4)[0]
+        for h in hyps:
+            grams = [tuple(h.tokens[i : i + n]) for i in range(len(h.tokens) - n + 1)]
+            assert len(grams) == len(set(grams)), (n, h.tokens)
+
+
+def test_attention_matrix_per_hypothesis():
+    hyps = beam_search(TableModel(TABLE), SRC, LEN, beam_size=3, max_len=4, length_penalty=0.0)[0]
+    h = hyps[0]
+    assert h.attention.shape == (len(h.tokens) + 1, 3)  # one row per output token, eos included
+    assert torch.equal(h.attention[0], torch.tensor([0.0, 1.0, 0.0]))  # the step that read bos (1 % 3)
+
+
+@pytest.mark.parametrize("kw,match", [({"beam_size": 0}, "beam_size"), ({"n_best": 6}, "n_best"),
+                                      ({"min_len": 9}, "min_len"), ({"penalty": "log"}, "penalty")])
+def test_bad_arguments(kw, match):
+    with pytest.raises(ValueError, match=match):
+        beam_search(TableModel(TABLE), SRC, LEN, **{"beam_size": 5, "max_len": 4, **kw})
