@@ -52,8 +52,10 @@ def cmd_generate(args) -> None:
     from ..tasks.language_model import LanguageModel
 
     lm = LanguageModel.load(args.checkpoint)
+    if args.beam < 0:
+        raise UserError(f"--beam must be >= 0 (0 = sample); got {args.beam}")
     outs = lm.generate(args.prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed,
-                       greedy=args.greedy, num=args.num)
+                       greedy=args.greedy, num=args.num, beam=args.beam)
     for i, text in enumerate(outs):
         if args.num > 1:
             print(f"--- sample {i + 1}")
@@ -118,5 +120,7 @@ def register(sub, train, ev) -> None:
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--greedy", action="store_true", help="the most likely token each step")
+    gen.add_argument("--beam", type=int, default=0, help="beam search of this width (0 = sample); "
+                     "with --num N, the N best")
     gen.add_argument("--num", type=positive, default=1, help="how many continuations")
     gen.set_defaults(run=cmd_generate)

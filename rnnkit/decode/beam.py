@@ -35,7 +35,7 @@ def _banned_by_ngrams(history: list[int], n: int) -> set[int]:
 @torch.no_grad()
 def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100, min_len: int = 0,
                 length_penalty: float = 1.0, n_best: int = 1, no_repeat_ngram_size: int = 0,
-                penalty: str = "power") -> list[list[Hypothesis]]:
+                penalty: str = "power", prefix: torch.Tensor | None = None) -> list[list[Hypothesis]]:
     """The ``n_best`` highest-scoring hypotheses of each source, best first.
 
     Args:
@@ -48,6 +48,7 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         n_best: hypotheses returned per source (at most ``beam_size``).
         no_repeat_ngram_size: forbid repeating any n-gram of this size (0 = off).
         penalty: ``"power"`` (``len ** alpha``) or ``"gnmt"``.
+        prefix: (B, P) forced tokens (a language model's prompt), read before the search, not scored.
 
     Returns:
         For each source, a list of ``n_best`` :class:`Hypothesis`, sorted by ``score``.
@@ -62,8 +63,14 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         raise ValueError(f"penalty must be 'power' or 'gnmt'; got {penalty!r}")
     B, K, device = src.shape[0], beam_size, src.device
     rows = torch.arange(B, device=device).repeat_interleave(K)
-    state = model.reorder_state(model.init_decoder_state(src, src_lengths), rows)
-    tokens = torch.full((B * K,), model.bos_id, dtype=torch.long, device=device)
+    state = model.init_decoder_state(src, src_lengths)
+    tokens = torch.full((B,), model.bos_id, dtype=torch.long, device=device)
+    if prefix is not None:  # read once per source, then copied to its beams
+        for j in range(prefix.shape[1]):
+            _, state, _ = model.decode_step(tokens, state)
+            tokens = prefix[:, j].to(device)
+    state = model.reorder_state(state, rows)
+    tokens = tokens.repeat_interleave(K)
     # only the first beam of each source is alive at the start (the others are copies)
     scores = torch.full((B, K), float("-inf"), dtype=torch.float64)
     scores[:, 0] = 0.0

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import LMConfig, ModelConfig, TrainConfig
-from ..decode import greedy_search, sample
+from ..decode import beam_search, greedy_search, sample
 from ..models.lm import RNNLanguageModel
 from ..text.tokenize import BPETokenizer, make_tokenizer
 from ..text.vocab import Vocab
@@ -173,12 +173,18 @@ class LanguageModel:
         return evaluate_stream(self.model, ids, self.encoder.cfg.bptt, len(text) / ids.shape[0])
 
     def generate(self, prompt: str = "", max_tokens: int = 200, temperature: float = 1.0, top_k: int = 0,
-                 top_p: float = 1.0, seed: int | None = None, greedy: bool = False, num: int = 1) -> list[str]:
-        """``num`` continuations of ``prompt`` (the prompt itself not repeated)."""
+                 top_p: float = 1.0, seed: int | None = None, greedy: bool = False, num: int = 1,
+                 beam: int = 0) -> list[str]:
+        """``num`` continuations of ``prompt`` (the prompt itself not repeated): sampled, greedy, or
+        the ``num`` best of a beam search of width ``beam``."""
         prefix = self.encoder.encode(prompt).unsqueeze(0).repeat(num, 1) if prompt else None
         src = torch.zeros(num, 0, dtype=torch.long)
         lengths = torch.zeros(num, dtype=torch.long)
-        if greedy:
+        if beam:
+            one = prefix[:1] if prefix is not None else None
+            hyps = beam_search(self.model, src[:1], lengths[:1], beam_size=max(beam, num), max_len=max_tokens,
+                               n_best=num, length_penalty=0.0, prefix=one)[0]
+        elif greedy:
             hyps = greedy_search(self.model, src, lengths, max_tokens, prefix=prefix)
         else:
             gen = torch.Generator().manual_seed(seed) if seed is not None else None

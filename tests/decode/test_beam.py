@@ -124,6 +124,15 @@ def test_no_repeat_ngram_is_honoured():
             assert len(grams) == len(set(grams)), (n, h.tokens)
 
 
+def test_prefix_is_read_before_the_search():
+    model = TableModel(TABLE)
+    after_b = beam_search(model, SRC, LEN, beam_size=3, max_len=3, length_penalty=0.0,
+                          prefix=torch.tensor([[B_], [A]]))
+    assert after_b[0][0].tokens == [] and after_b[0][0].log_prob == pytest.approx(math.log(0.9))  # b -> eos
+    assert after_b[1][0].log_prob == pytest.approx(
+        max(math.log(0.3), math.log(0.35 * 0.2 * 0.9), math.log(0.2 * 0.9)))  # a -> eos is best
+
+
 def test_attention_matrix_per_hypothesis():
     hyps = beam_search(TableModel(TABLE), SRC, LEN, beam_size=3, max_len=4, length_penalty=0.0)[0]
     h = hyps[0]
