@@ -74,42 +74,55 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
     # only the first beam of each source is alive at the start (the others are copies)
     scores = torch.full((B, K), float("-inf"), dtype=torch.float64)
     scores[:, 0] = 0.0
-    history: list[list[int]] = [[] for _ in range(B * K)]
-    attn_history: list[list[torch.Tensor]] = [[] for _ in range(B * K)]
+    history = torch.zeros(B * K, 0, dtype=torch.long)  # tokens so far, one row per hypothesis
+    attn_history: torch.Tensor | None = None  # (B*K, steps, S)
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     done = [False] * B
-    best_bound = lambda b, s: s / _penalty(max_len, length_penalty, penalty)  # noqa: E731
+    bound_scale = _penalty(max_len, length_penalty, penalty)
+    width = 2 * K  # enough candidates that K survive even if K of them end with eos
 
     for step in range(max_len):
         log_probs, state, attn = model.decode_step(tokens, state)
-        lp = log_probs.double().cpu().clone()
-        V = lp.shape[1]
-        if step + 1 < min_len:
-            lp[:, model.eos_id] = float("-inf")
-        if no_repeat_ngram_size:
-            for r in range(B * K):
-                banned = _banned_by_ngrams(history[r], no_repeat_ngram_size)
-                if banned:
-                    lp[r, list(banned)] = float("-inf")
-        cand = (scores.view(B * K, 1) + lp).view(B, K * V)
-        top_scores, top_index = cand.topk(min(2 * K, K * V), dim=1)
+        V = log_probs.shape[1]
+        if step + 1 < min_len or no_repeat_ngram_size:
+            log_probs = log_probs.clone()
+            if step + 1 < min_len:
+                log_probs[:, model.eos_id] = float("-inf")
+            if no_repeat_ngram_size:
+                for r, hist in enumerate(history.tolist()):
+                    banned = _banned_by_ngrams(hist, no_repeat_ngram_size)
+                    if banned:
+                        log_probs[r, list(banned)] = float("-inf")
+        # The global top candidates of a source are among each of its rows' top `width` tokens:
+        # select per row first instead of scoring all K * V continuations.
+        row_lp, row_tok = log_probs.topk(min(width, V), dim=1)
+        cand = scores.view(B * K, 1) + row_lp.double().cpu()  # (B*K, width)
+        cand_tok = row_tok.cpu()
+        top_scores, top_index = cand.view(B, -1).topk(min(width, cand.shape[1] * K), dim=1)
+        top_scores, top_index = top_scores.tolist(), top_index.tolist()
+        attn_cpu = None if attn is None else attn.float().cpu()
         new_scores = torch.full((B, K), float("-inf"), dtype=torch.float64)
         origin = torch.arange(B * K)  # rows of done sources keep pointing at themselves
         new_tokens = torch.full((B * K,), model.pad_id, dtype=torch.long)
         length = step + 1
+        n_cols = cand.shape[1]
         for b in range(B):
             if done[b]:
                 continue
             kept = 0
-            for s, idx in zip(top_scores[b].tolist(), top_index[b].tolist()):
+            for s, idx in zip(top_scores[b], top_index[b]):
                 if s == float("-inf") or kept == K:
                     break
-                beam, token = divmod(idx, V)
+                beam, col = divmod(idx, n_cols)
                 row = b * K + beam
+                token = int(cand_tok[row, col])
                 if token == model.eos_id:
-                    hyp_attn = attn_history[row] + ([attn[row].float().cpu()] if attn is not None else [])
-                    finished[b].append(Hypothesis(list(history[row]), s / _penalty(length, length_penalty, penalty),
-                                                  s, torch.stack(hyp_attn) if hyp_attn else None))
+                    att = None
+                    if attn_cpu is not None:
+                        att = attn_cpu[row : row + 1] if attn_history is None else \
+                            torch.cat([attn_history[row], attn_cpu[row : row + 1]])
+                    finished[b].append(Hypothesis(history[row].tolist(), s / _penalty(length, length_penalty, penalty),
+                                                  s, att))
                     continue
                 new_scores[b, kept] = s
                 origin[b * K + kept] = row
@@ -118,18 +131,18 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
             finished[b].sort(key=lambda h: h.score, reverse=True)
             live_best = float(new_scores[b, 0])
             if len(finished[b]) >= n_best and (
-                live_best == float("-inf") or finished[b][n_best - 1].score >= best_bound(b, live_best)
+                live_best == float("-inf") or finished[b][n_best - 1].score >= live_best / bound_scale
             ):
                 done[b] = True
         if all(done):
             break
-        history = [history[int(o)] + [int(t)] for o, t in zip(origin, new_tokens)]
-        if attn is not None:
-            attn_cpu = attn.float().cpu()
-            attn_history = [attn_history[int(o)] + [attn_cpu[int(o)]] for o in origin]
+        history = torch.cat([history.index_select(0, origin), new_tokens.unsqueeze(1)], dim=1)
+        if attn_cpu is not None:
+            step_attn = attn_cpu.index_select(0, origin).unsqueeze(1)
+            attn_history = step_attn if attn_history is None else \
+                torch.cat([attn_history.index_select(0, origin), step_attn], dim=1)
         scores = new_scores
-        index = origin.to(device)
-        state = model.reorder_state(state, index)
+        state = model.reorder_state(state, origin.to(device))
         tokens = new_tokens.to(device)
 
     results = []
@@ -139,9 +152,9 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
                 s = float(scores[b, k])
                 if s > float("-inf"):
                     row = b * K + k
-                    finished[b].append(Hypothesis(list(history[row]), s / _penalty(len(history[row]), length_penalty,
-                                                                                   penalty), s,
-                                                  torch.stack(attn_history[row]) if attn_history[row] else None))
+                    finished[b].append(Hypothesis(history[row].tolist(), s / _penalty(history.shape[1], length_penalty,
+                                                                                      penalty), s,
+                                                  None if attn_history is None else attn_history[row].clone()))
         finished[b].sort(key=lambda h: h.score, reverse=True)
         results.append(finished[b][:n_best])
     return results

@@ -140,7 +140,7 @@ class TranslationTask:
             total, count = total + float(loss) * n, count + n
         translator = Translator(self.model, self.encoder)
         sample = self.valid_pairs[:EVAL_DECODE]
-        hyps = translator.translate([p[0] for p in sample], beam=1)
+        hyps = translator.translate([p[0] for p in sample], beam=1, warn=False)
         exact = sum(h[0].text == translator.reference(p[1]) for h, p in zip(hyps, sample)) / len(sample)
         return {"loss": total / count, "exact_match_greedy": exact}
 
@@ -179,7 +179,9 @@ class Translator:
 
     @torch.no_grad()
     def translate(self, sources, beam: int = 1, n_best: int = 1, max_len: int | None = None,
-                  batch_size: int = 64, length_penalty: float = 1.0) -> list[list[Translation]]:
+                  batch_size: int = 64, length_penalty: float = 1.0, warn: bool = True) -> list[list[Translation]]:
+        """The ``n_best`` translations of each source; sources longer than the model's maximum are
+        truncated, with one warning unless ``warn=False``."""
         if beam < 1:
             raise ValueError(f"beam must be at least 1; got {beam}")
         if not 1 <= n_best <= beam:
@@ -188,7 +190,7 @@ class Translator:
             if not s.strip():
                 raise ValueError(f"source {i + 1} is empty")
         max_len = max_len or self.encoder.cfg.max_tgt_len + 1
-        ids = self.encoder.encode_sources(sources)
+        ids = self.encoder.encode_sources(sources, warn=warn)
         out: list[list[Translation]] = []
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
@@ -213,7 +215,7 @@ class Translator:
         edges = [0, *buckets, 10**9]
         result = {}
         for k in beams:
-            hyps = [h[0].text for h in self.translate([s for s, _ in pairs], beam=k)]
+            hyps = [h[0].text for h in self.translate([s for s, _ in pairs], beam=k, warn=False)]
             entry = {"bleu": sacrebleu.corpus_bleu(hyps, [refs]).score,
                      "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs), "by_length": {}}
             for lo, hi in zip(edges, edges[1:]):
