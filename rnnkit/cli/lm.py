@@ -20,7 +20,7 @@ def _lm_texts(args) -> dict:
 
 def cmd_train_lm(args) -> None:
     from ..config import LMConfig, ModelConfig, TrainConfig, config_from_args
-    from ..tasks.language_model import LanguageModel, LanguageModelTask
+    from ..tasks.language_model import LanguageModel, LanguageModelTask, nats_to_report
     from ..train.trainer import Trainer
 
     texts = _lm_texts(args)
@@ -31,8 +31,6 @@ def cmd_train_lm(args) -> None:
     print(f"{task.tbptt.streams.numel()} training tokens in {train_cfg.batch_size} streams, vocabulary "
           f"{len(task.encoder.vocab)}, {task.batches_per_epoch()} windows of {lm_cfg.bptt} per epoch")
     best = Trainer(task, train_cfg, progress=not args.quiet).fit()
-    from ..tasks.language_model import nats_to_report
-
     print(f"best validation: {nats_to_report(best)}")
     print(f"checkpoint in {train_cfg.out}, loss curve {Path(train_cfg.out) / 'loss.png'}")
     if not args.quiet:

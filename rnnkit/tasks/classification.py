@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig, TextConfig, TrainConfig
 from ..models.classifier import SequenceClassifier
 from ..text.batching import BucketBatchSampler, pad_batch, padding_fraction
-from ..text.tokenize import BPETokenizer, make_tokenizer
+from ..text.tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
 from ..text.vocab import Vocab
 from ..train.checkpoint import load_weights, read_meta
 from ..train.trainer import seed_everything
@@ -46,16 +46,13 @@ class TextEncoder:
         return out
 
     def to_dict(self) -> dict:
-        d = {"text": dataclasses.asdict(self.cfg), "vocab": self.vocab.to_dict()}
-        if isinstance(self.tokenizer, BPETokenizer):
-            d["bpe"] = self.tokenizer.to_json()
-        return d
+        return {"text": dataclasses.asdict(self.cfg), "vocab": self.vocab.to_dict(),
+                **tokenizer_state(self.tokenizer)}
 
     @classmethod
     def from_dict(cls, d: dict) -> TextEncoder:
         cfg = TextConfig(**d["text"])
-        tok = BPETokenizer.from_json(d["bpe"]) if cfg.level == "bpe" else make_tokenizer(cfg.level, cfg.lowercase)
-        return cls(tok, Vocab.from_dict(d["vocab"]), cfg)
+        return cls(restore_tokenizer(cfg.level, cfg.lowercase, d), Vocab.from_dict(d["vocab"]), cfg)
 
 
 def make_batch(encoded: Sequence[list[int]], labels: Sequence[int] | None, index: Sequence[int]):

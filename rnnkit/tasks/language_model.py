@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..config import LMConfig, ModelConfig, TrainConfig
 from ..decode import beam_search, greedy_search, sample
 from ..models.lm import RNNLanguageModel
-from ..text.tokenize import BPETokenizer, make_tokenizer
+from ..text.tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
 from ..text.vocab import Vocab
 from ..train.checkpoint import load_weights, read_meta
 from ..train.metrics import bits_per_char, perplexity
@@ -51,16 +51,12 @@ class StreamEncoder:
         return self.vocab.stoi.get("\n", self.vocab.stoi.get("Ċ", self.vocab.bos_id))
 
     def to_dict(self) -> dict:
-        d = {"lm": dataclasses.asdict(self.cfg), "vocab": self.vocab.to_dict()}
-        if isinstance(self.tokenizer, BPETokenizer):
-            d["bpe"] = self.tokenizer.to_json()
-        return d
+        return {"lm": dataclasses.asdict(self.cfg), "vocab": self.vocab.to_dict(), **tokenizer_state(self.tokenizer)}
 
     @classmethod
     def from_dict(cls, d: dict) -> StreamEncoder:
         cfg = LMConfig(**d["lm"])
-        tok = BPETokenizer.from_json(d["bpe"]) if cfg.level == "bpe" else make_tokenizer(cfg.level)
-        return cls(tok, Vocab.from_dict(d["vocab"]), cfg)
+        return cls(restore_tokenizer(cfg.level, False, d), Vocab.from_dict(d["vocab"]), cfg)
 
 
 @torch.no_grad()

@@ -108,3 +108,13 @@ def make_tokenizer(level: str, lowercase: bool = False, corpus: Iterable[str] | 
             raise ValueError("a BPE tokenizer needs a corpus to train on")
         return BPETokenizer.train(corpus, vocab_size=vocab_size)
     raise ValueError(f"level must be one of 'char', 'word', 'bpe'; got {level!r}")
+
+
+def tokenizer_state(tokenizer) -> dict:
+    """What a checkpoint must store to rebuild ``tokenizer`` (only BPE has learnt state)."""
+    return {"bpe": tokenizer.to_json()} if isinstance(tokenizer, BPETokenizer) else {}
+
+
+def restore_tokenizer(level: str, lowercase: bool, state: dict):
+    """The tokenizer a checkpoint describes: ``level``/``lowercase`` and :func:`tokenizer_state`."""
+    return BPETokenizer.from_json(state["bpe"]) if level == "bpe" else make_tokenizer(level, lowercase)
