@@ -33,7 +33,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_classify.py
 	$(BIN)/python benchmarks/bench_lm.py
 	$(BIN)/python benchmarks/bench_seq2seq.py
-	$(BIN)/python benchmarks/bench_decode.py
+	$(BIN)/python benchmarks/bench_decode.py --checkpoint runs/bench_seq2seq/en-es-general
 
 lint: setup
 	$(BIN)/ruff check .

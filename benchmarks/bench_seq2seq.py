@@ -27,9 +27,9 @@ from rnnkit.text.dates import date_pairs
 from rnnkit.train.trainer import Trainer
 
 
-def train(pairs, model_cfg, s2s, out, minutes, batch_size, lr, eval_every):
+def train(pairs, model_cfg, s2s, out, minutes, batch_size, lr, eval_every, **extra):
     cfg = TrainConfig(out=str(out), epochs=1000, batch_size=batch_size, lr=lr, max_minutes=minutes,
-                      eval_every=eval_every, patience=0, seed=0)
+                      eval_every=eval_every, patience=0, seed=0, **extra)
     task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, cfg)
     start = time.perf_counter()
     best = Trainer(task, cfg, progress=False).fit()

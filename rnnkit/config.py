@@ -64,6 +64,8 @@ class Seq2SeqConfig:
     """Sequence-to-sequence data, attention and loss."""
 
     attention: str = _f("general", "attention over the source", choices=("dot", "general", "additive", "none"))
+    input_feeding: bool = _f(True, "feed the previous attentional state to the decoder (Luong); --no-input-feeding "
+                             "trains several times faster on a CPU")
     level: str = _f("word", "tokenization of both sides", choices=("char", "word"))
     lowercase: bool = _f(True, "lowercase both sides (word level)")
     max_src_len: int = _f(80, "longest source (tokens); longer ones are truncated with a warning")
@@ -89,15 +91,35 @@ class TrainConfig:
     clip: float = _f(1.0, "clip the gradient norm to this (0 = off)")
     patience: int = _f(3, "evaluations without improvement before stopping early (0 = never)")
     lr_decay: float = _f(1.0, "divide the learning rate by this when validation does not improve (1 = off)")
+    schedule: str = _f("constant", "learning-rate shape over the budget (epochs, --max-steps or --max-minutes, "
+                       "whichever ends first): constant, or decayed to zero", choices=("constant", "linear", "cosine"))
+    warmup_steps: int = _f(0, "steps over which the learning rate rises linearly from zero")
     eval_every: int | None = _f(None, "also evaluate (and checkpoint the best model) every N steps")
     checkpoint_every: int | None = _f(None, "save the resumable training state every N steps")
     resume: bool = _f(False, "continue from the training state in --out")
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)")
+    precision: str = _f("float32", "bfloat16: mixed precision (torch.autocast) for the forward pass; weights, "
+                        "optimiser and carried states stay float32; rnnkit's own recurrences stay float32. "
+                        "auto: bfloat16 where the hardware has fast bfloat16 (CPU with AVX-512 BF16 or AMX, or "
+                        "a GPU that supports it), else float32", choices=("float32", "bfloat16", "auto"))
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls, skip: tuple = ()) -> None:
-    """One ``--flag`` per dataclass field, typed, with the field's default and help."""
+# The character-level language-model recipe measured on the bundled Shakespeare with 2 CPU threads
+# (benchmarks/bench_lm.py): short windows and small batches give many updates per second of
+# compute; a high rate, warmed up briefly and decayed linearly to zero over the budget; bfloat16
+# mixed precision where the hardware has it (1.6x the tokens/s of float32 on an AVX-512 BF16 CPU).
+# `rnnkit train lm` and `rnnkit demo` default to it.
+LM_RECIPE = {"embedding_size": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.0, "bptt": 64,
+             "batch_size": 16, "lr": 6e-3, "schedule": "linear", "warmup_steps": 50, "clip": 1.0,
+             "precision": "auto"}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls, skip: tuple = (),
+                         defaults: dict | None = None) -> None:
+    """One ``--flag`` per dataclass field, typed, with the field's default and help.
+    ``defaults``: a command's own defaults for some fields (its measured recipe), shown in the help."""
     hints = typing.get_type_hints(config_cls)
+    defaults = defaults or {}
     for f in dataclasses.fields(config_cls):
         if f.name in skip:
             continue
@@ -105,11 +127,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls, skip: tupl
         kind = hints[f.name]
         if typing.get_origin(kind) in (typing.Union, types.UnionType):
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        default = defaults.get(f.name)  # None: the dataclass default applies
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"])
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"])
             continue
-        parser.add_argument(flag, type=_checked(kind, f.name), default=None, choices=f.metadata.get("choices"),
-                            help=f"{f.metadata['help']} (default: {f.default})")
+        parser.add_argument(flag, type=_checked(kind, f.name), default=default, choices=f.metadata.get("choices"),
+                            help=f"{f.metadata['help']} (default: {f.default if default is None else default})")
 
 
 def _checked(kind, name):
@@ -119,7 +142,7 @@ def _checked(kind, name):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
         if kind in (int, float) and value <= 0 and name not in ("seed", "weight_decay", "clip", "patience",
-                                                                "dropout", "threads", "lr_decay",
+                                                                "dropout", "threads", "lr_decay", "warmup_steps",
                                                                 "label_smoothing"):
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
         if kind in (int, float) and value < 0:

@@ -39,10 +39,11 @@ def split_rows(rows, valid_every: int = 10):
     return train, valid
 
 
-def add_train_flags(parser, configs, skip=()) -> None:
-    """The flags of every ``train`` command: one per field of each typed config, and --quiet."""
+def add_train_flags(parser, configs, skip=(), defaults=None) -> None:
+    """The flags of every ``train`` command: one per field of each typed config, and --quiet.
+    ``defaults``: the command's own defaults for some fields (see ``add_config_arguments``)."""
     from ..config import add_config_arguments
 
     for cls in configs:
-        add_config_arguments(parser, cls, skip=skip)
+        add_config_arguments(parser, cls, skip=skip, defaults=defaults)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -64,8 +64,7 @@ def cmd_demo(args) -> None:
     """Trains a character-level LSTM language model on the bundled Shakespeare, then samples it."""
     import torch
 
-    from ..config import LMConfig, ModelConfig, TrainConfig
-    from ..tasks.language_model import LanguageModel, LanguageModelTask, nats_to_report
+    from ..tasks.language_model import LanguageModel, LanguageModelTask, nats_to_report, recipe_configs
     from ..text import corpora
     from ..train.trainer import Trainer
 
@@ -73,11 +72,9 @@ def cmd_demo(args) -> None:
     print(f"rnnkit demo: a character-level LSTM language model on Shakespeare, {args.minutes:g} minutes of "
           "training on the CPU\n")
     texts = corpora.load("shakespeare")
-    model_cfg = ModelConfig(cell="lstm", embedding_size=64, hidden_size=512, num_layers=1, dropout=0.0)
-    train_cfg = TrainConfig(out=args.out, epochs=50, batch_size=32, lr=3e-3, max_minutes=args.minutes,
-                            eval_every=200, patience=0, lr_decay=2.0, checkpoint_every=200)
-    task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg,
-                                       LMConfig(level="char", bptt=128), train_cfg)
+    model_cfg, lm_cfg, train_cfg = recipe_configs(args.out, epochs=50, max_minutes=args.minutes, eval_every=1000,
+                                                  patience=0, checkpoint_every=500)
+    task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg, lm_cfg, train_cfg)
     best = Trainer(task, train_cfg, progress=not args.quiet).fit()
     print(f"\nbest validation: {nats_to_report(best)}")
     lm = LanguageModel.load(args.out)
@@ -90,7 +87,7 @@ def cmd_demo(args) -> None:
 
 
 def register(sub, train, ev) -> None:
-    from ..config import LMConfig, ModelConfig, TrainConfig
+    from ..config import LM_RECIPE, LMConfig, ModelConfig, TrainConfig
 
     demo = sub.add_parser("demo", help="train a character-level LSTM on Shakespeare and sample it")
     demo.add_argument("--minutes", type=float, default=3.0, help="training time")
@@ -99,7 +96,7 @@ def register(sub, train, ev) -> None:
     demo.set_defaults(run=cmd_demo)
 
     tl = train.add_parser("lm", help="train a language model with truncated BPTT")
-    add_train_flags(tl, (LMConfig, TrainConfig, ModelConfig), skip=("pooling", "bidirectional"))
+    add_train_flags(tl, (LMConfig, TrainConfig, ModelConfig), skip=("pooling", "bidirectional"), defaults=LM_RECIPE)
     tl.set_defaults(run=cmd_train_lm)
 
     el = ev.add_parser("lm", help="cross-entropy, perplexity and bits per character of a language model")

@@ -84,7 +84,8 @@ def cmd_translate(args) -> None:
         h = results[0][0]
         if h.attention is None:
             raise UserError("this model has no attention to plot (trained with --attention none)")
-        plot_attention(h.attention, h.source_tokens, h.target_tokens + ["</s>"], args.plot_attention)
+        rows = h.target_tokens + ["</s>"] * (h.attention.shape[0] - len(h.target_tokens))
+        plot_attention(h.attention, h.source_tokens, rows, args.plot_attention)
         print(f"attention of the first translation written to {args.plot_attention}", file=sys.stderr)
 
 

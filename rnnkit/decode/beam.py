@@ -2,7 +2,8 @@
 
 All sources x beams advance in one ``decode_step`` call per step. A hypothesis that emits eos is
 finished and stops expanding; a source is done when ``n_best`` hypotheses are finished and no live
-one can still beat them; the search ends when every source is done or at ``max_len``.
+one can still beat them, and its rows leave the batch; the search ends when every source is done
+or at ``max_len``. Choosing the survivors is tensor work; Python touches only finished hypotheses.
 
 Scores: ``log_prob / penalty(length)``, ``length`` counting the output tokens with the eos;
 ``penalty = length ** alpha`` (``length_penalty=alpha``; 0 = raw log-probability) or, with
@@ -62,28 +63,27 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
     if penalty not in ("power", "gnmt"):
         raise ValueError(f"penalty must be 'power' or 'gnmt'; got {penalty!r}")
     B, K, device = src.shape[0], beam_size, src.device
-    rows = torch.arange(B, device=device).repeat_interleave(K)
     state = model.init_decoder_state(src, src_lengths)
     tokens = torch.full((B,), model.bos_id, dtype=torch.long, device=device)
     if prefix is not None:  # read once per source, then copied to its beams
         for j in range(prefix.shape[1]):
             _, state, _ = model.decode_step(tokens, state)
             tokens = prefix[:, j].to(device)
-    state = model.reorder_state(state, rows)
-    tokens = tokens.repeat_interleave(K)
-    # only the first beam of each source is alive at the start (the others are copies)
-    scores = torch.full((B, K), float("-inf"), dtype=torch.float64)
-    scores[:, 0] = 0.0
-    history = torch.zeros(B * K, 0, dtype=torch.long)  # tokens so far, one row per hypothesis
-    attn_history: torch.Tensor | None = None  # (B*K, steps, S)
+    # The state holds Kc rows for each source still searching (``alive``, A of them): one at the
+    # first step (the beams would all be copies), K after it; a source that is done leaves the batch.
+    alive = torch.arange(B)
+    scores = torch.zeros(B, 1, dtype=torch.float64)  # (A, Kc)
+    history = torch.zeros(B, 0, dtype=torch.long)  # (A*Kc, steps): tokens so far
+    attn_history: torch.Tensor | None = None  # (A*Kc, steps, S)
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
-    done = [False] * B
+    n_finished = torch.zeros(B, dtype=torch.long)
+    nth_best = torch.full((B,), float("-inf"), dtype=torch.float64)  # score of the n_best-th finished
     bound_scale = _penalty(max_len, length_penalty, penalty)
     width = 2 * K  # enough candidates that K survive even if K of them end with eos
 
     for step in range(max_len):
         log_probs, state, attn = model.decode_step(tokens, state)
-        V = log_probs.shape[1]
+        (A, Kc), V = scores.shape, log_probs.shape[1]
         if step + 1 < min_len or no_repeat_ngram_size:
             log_probs = log_probs.clone()
             if step + 1 < min_len:
@@ -96,65 +96,70 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         # The global top candidates of a source are among each of its rows' top `width` tokens:
         # select per row first instead of scoring all K * V continuations.
         row_lp, row_tok = log_probs.topk(min(width, V), dim=1)
-        cand = scores.view(B * K, 1) + row_lp.double().cpu()  # (B*K, width)
-        cand_tok = row_tok.cpu()
-        top_scores, top_index = cand.view(B, -1).topk(min(width, cand.shape[1] * K), dim=1)
-        top_scores, top_index = top_scores.tolist(), top_index.tolist()
+        W = row_lp.shape[1]
+        cand = (scores.view(A * Kc, 1) + row_lp.double().cpu()).view(A, Kc * W)
+        top_scores, top_index = cand.topk(min(width, Kc * W), dim=1)  # (A, C), best first
+        flat = top_index + (torch.arange(A) * Kc * W).unsqueeze(1)
+        top_row, top_tok = flat // W, row_tok.cpu().view(-1)[flat]  # the row extended, the token added
+        # Walk each source's candidates best first, as a loop would: an eos candidate finishes a
+        # hypothesis, any other becomes live, until K are live.
+        valid = top_scores > float("-inf")
+        is_eos, is_live = valid & (top_tok == model.eos_id), valid & (top_tok != model.eos_id)
+        live_before = is_live.long().cumsum(1) - is_live.long()
+        take_eos, take_live = is_eos & (live_before < K), is_live & (live_before < K)
+        new_scores = torch.full((A, K), float("-inf"), dtype=torch.float64)
+        origin = torch.arange(A * K) // K * Kc  # empty slots point at a row of their source
+        new_tokens = torch.full((A * K,), model.pad_id, dtype=torch.long)
+        a_idx, c_idx = take_live.nonzero(as_tuple=True)
+        slot = a_idx * K + live_before[a_idx, c_idx]
+        new_scores.view(-1)[slot] = top_scores[a_idx, c_idx]
+        origin[slot], new_tokens[slot] = top_row[a_idx, c_idx], top_tok[a_idx, c_idx]
+
         attn_cpu = None if attn is None else attn.float().cpu()
-        new_scores = torch.full((B, K), float("-inf"), dtype=torch.float64)
-        origin = torch.arange(B * K)  # rows of done sources keep pointing at themselves
-        new_tokens = torch.full((B * K,), model.pad_id, dtype=torch.long)
-        length = step + 1
-        n_cols = cand.shape[1]
-        for b in range(B):
-            if done[b]:
-                continue
-            kept = 0
-            for s, idx in zip(top_scores[b], top_index[b]):
-                if s == float("-inf") or kept == K:
-                    break
-                beam, col = divmod(idx, n_cols)
-                row = b * K + beam
-                token = int(cand_tok[row, col])
-                if token == model.eos_id:
-                    att = None
-                    if attn_cpu is not None:
-                        att = attn_cpu[row : row + 1] if attn_history is None else \
-                            torch.cat([attn_history[row], attn_cpu[row : row + 1]])
-                    finished[b].append(Hypothesis(history[row].tolist(), s / _penalty(length, length_penalty, penalty),
-                                                  s, att))
-                    continue
-                new_scores[b, kept] = s
-                origin[b * K + kept] = row
-                new_tokens[b * K + kept] = token
-                kept += 1
+        length, touched = step + 1, set()
+        for a, c in take_eos.nonzero().tolist():
+            b, row, s = int(alive[a]), int(top_row[a, c]), float(top_scores[a, c])
+            att = None
+            if attn_cpu is not None:
+                att = attn_cpu[row : row + 1] if attn_history is None else torch.cat([attn_history[row],
+                                                                                      attn_cpu[row : row + 1]])
+            finished[b].append(Hypothesis(history[row].tolist(), s / _penalty(length, length_penalty, penalty), s,
+                                          att))
+            touched.add(b)
+        for b in touched:
             finished[b].sort(key=lambda h: h.score, reverse=True)
-            live_best = float(new_scores[b, 0])
-            if len(finished[b]) >= n_best and (
-                live_best == float("-inf") or finished[b][n_best - 1].score >= live_best / bound_scale
-            ):
-                done[b] = True
-        if all(done):
+            n_finished[b] = len(finished[b])
+            if len(finished[b]) >= n_best:
+                nth_best[b] = finished[b][n_best - 1].score
+        # A source is done when n_best hypotheses are finished and no live one can still beat them.
+        live_best = new_scores[:, 0]
+        done = (n_finished[alive] >= n_best) & ((live_best == float("-inf"))
+                                                  | (nth_best[alive] >= live_best / bound_scale))
+        if bool(done.all()):
+            alive = alive[:0]
             break
-        history = torch.cat([history.index_select(0, origin), new_tokens.unsqueeze(1)], dim=1)
+        keep = (~done).nonzero().squeeze(1)
+        rows = (keep.unsqueeze(1) * K + torch.arange(K)).view(-1)
+        origin, alive, scores = origin[rows], alive[keep], new_scores[keep]
+        history = torch.cat([history.index_select(0, origin), new_tokens[rows].unsqueeze(1)], dim=1)
         if attn_cpu is not None:
             step_attn = attn_cpu.index_select(0, origin).unsqueeze(1)
             attn_history = step_attn if attn_history is None else \
                 torch.cat([attn_history.index_select(0, origin), step_attn], dim=1)
-        scores = new_scores
         state = model.reorder_state(state, origin.to(device))
-        tokens = new_tokens.to(device)
+        tokens = new_tokens[rows].to(device)
 
+    # max_len reached: the live hypotheses of the sources still searching compete as they are
+    for a, b in enumerate(alive.tolist()):
+        for k in range(K):
+            s = float(scores[a, k])
+            if s > float("-inf"):
+                row = a * K + k
+                finished[b].append(Hypothesis(history[row].tolist(), s / _penalty(history.shape[1], length_penalty,
+                                                                                  penalty), s,
+                                              None if attn_history is None else attn_history[row].clone()))
     results = []
     for b in range(B):
-        if not done[b]:  # max_len reached: live hypotheses compete as they are
-            for k in range(K):
-                s = float(scores[b, k])
-                if s > float("-inf"):
-                    row = b * K + k
-                    finished[b].append(Hypothesis(history[row].tolist(), s / _penalty(history.shape[1], length_penalty,
-                                                                                      penalty), s,
-                                                  None if attn_history is None else attn_history[row].clone()))
         finished[b].sort(key=lambda h: h.score, reverse=True)
         results.append(finished[b][:n_best])
     return results

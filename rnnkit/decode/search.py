@@ -22,7 +22,8 @@ import torch
 class Hypothesis:
     """One decoded sequence: ``tokens`` (without bos, prefix or eos), ``score`` (what it was ranked
     by), ``log_prob`` (sum of the model's log-probabilities of its tokens, eos included when
-    produced), ``attention`` ((len(tokens), S) or ``None``)."""
+    produced), ``attention`` (one row per output step, the eos step included when eos was
+    produced: (len(tokens) + 1, S), else (len(tokens), S); ``None`` without attention)."""
 
     tokens: list[int]
     score: float
@@ -57,33 +58,37 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 
 @torch.no_grad()
 def _decode(model, src, src_lengths, max_len, choose, prefix=None):
+    """One token per step for every source; a source that emits eos leaves the batch (its rows
+    are dropped from the model's state), so finished sources cost nothing."""
     B = src.shape[0]
     state = model.init_decoder_state(src, src_lengths)
     tokens = torch.full((B,), model.bos_id, dtype=torch.long, device=src.device)
     if prefix is not None:  # forced tokens (a prompt): read, not scored
         for j in range(prefix.shape[1]):
             _, state, _ = model.decode_step(tokens, state)
-            tokens = prefix[:, j]
-    out = [[] for _ in range(B)]
-    attns = [[] for _ in range(B)]
+            tokens = prefix[:, j].to(src.device)
+    out: list[list[int]] = [[] for _ in range(B)]
+    attns: list[list[torch.Tensor]] = [[] for _ in range(B)]
     log_prob = torch.zeros(B, dtype=torch.float64)
-    done = torch.zeros(B, dtype=torch.bool)
+    alive = torch.arange(B)  # the sources still decoding, in the order of the state's rows
     for _ in range(max_len):
         log_probs, state, attn = model.decode_step(tokens, state)
         tokens = choose(log_probs)
-        chosen = log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1).double().cpu()
-        log_prob += torch.where(done, torch.zeros_like(chosen), chosen)
-        for b in range(B):
-            if done[b]:
-                continue
-            if int(tokens[b]) == model.eos_id:
-                done[b] = True
-                continue
-            out[b].append(int(tokens[b]))
-            if attn is not None:
-                attns[b].append(attn[b].float().cpu())
-        if bool(done.all()):
+        log_prob[alive] += log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1).double().cpu()
+        chosen = tokens.cpu()
+        ended = chosen == model.eos_id
+        attn_cpu = None if attn is None else attn.float().cpu()
+        for a, (b, token) in enumerate(zip(alive.tolist(), chosen.tolist())):
+            if token != model.eos_id:
+                out[b].append(token)
+            if attn_cpu is not None:
+                attns[b].append(attn_cpu[a])
+        if bool(ended.all()):
             break
+        if bool(ended.any()):
+            keep = (~ended).nonzero().squeeze(1)
+            alive, tokens = alive[keep], tokens[keep.to(tokens.device)]
+            state = model.reorder_state(state, keep.to(src.device))
     return [Hypothesis(out[b], float(log_prob[b]), float(log_prob[b]),
                        torch.stack(attns[b]) if attns[b] else None) for b in range(B)]
 

@@ -58,6 +58,9 @@ class RNNLanguageModel(nn.Module):
 
     def forward(self, tokens: torch.Tensor, state=None):
         output, state = self.recurrent(self.dropout(self.embedding(tokens)), state)
+        # under mixed precision the state comes back in bfloat16: it is carried in the weights' dtype
+        dtype = self.head.weight.dtype
+        state = tuple(s.to(dtype) for s in state) if isinstance(state, tuple) else state.to(dtype)
         output = self.dropout(output)
         if self.projection is not None:
             output = self.projection(output)

@@ -1,11 +1,17 @@
-"""Encoder-decoder with attention (Luong, with input feeding) or without (the encoder's final state
-alone starts the decoder), implementing the decoding protocol used by :mod:`rnnkit.decode`.
+"""Encoder-decoder with attention (Luong, with or without input feeding) or without attention (the
+encoder's final state alone starts the decoder), implementing the decoding protocol used by
+:mod:`rnnkit.decode`.
 
     encoder:  embedding -> rnnkit layers (optionally bidirectional) over the padded source
     bridge:   the encoder's final state of each layer (both directions) -> the decoder's initial state
     decoder:  per step, input [embedding of the previous token; previous attentional state]
               -> rnnkit layers -> h_t;  context c_t = attention(h_t, encoder outputs, source mask);
               attentional state ~h_t = tanh(W [h_t; c_t]);  p(y_t) = softmax(V ~h_t)
+
+Input feeding (the bracketed previous attentional state) makes teacher-forced training a loop of
+single steps. Without it the decoder reads the whole target in one layer call and attention is
+one batched product over all steps, several times faster to train on a CPU; decoding is the
+same step either way.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from torch import nn
 
 import rnnkit.nn as rnn
 
-from ._common import log_softmax
+from ._common import at_least_float32, log_softmax
 
 LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
 ATTENTION = ("dot", "general", "additive", "none")
@@ -29,6 +35,7 @@ class Seq2Seq(nn.Module):
         bidirectional: a bidirectional encoder; as in OpenNMT each direction has ``hidden_size / 2``
             units, so the encoder's outputs and states are ``hidden_size`` wide either way.
         attention: ``"dot"``, ``"general"``, ``"additive"`` or ``"none"``.
+        input_feeding: feed the previous attentional state to the decoder (Luong); attention only.
         pad_id, bos_id, eos_id: special ids of the target vocabulary (the source shares pad).
 
     Shape:
@@ -38,7 +45,7 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embedding_size: int = 128, hidden_size: int = 256,
                  num_layers: int = 1, cell: str = "lstm", bidirectional: bool = True, attention: str = "general",
-                 dropout: float = 0.0, pad_id: int = 0, bos_id: int = 2, eos_id: int = 3):
+                 dropout: float = 0.0, pad_id: int = 0, bos_id: int = 2, eos_id: int = 3, input_feeding: bool = True):
         super().__init__()
         if cell not in LAYERS:
             raise ValueError(f"cell must be one of {', '.join(LAYERS)}; got {cell!r}")
@@ -59,7 +66,8 @@ class Seq2Seq(nn.Module):
         parts = 2 if cell == "lstm" else 1
         self.bridge = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(parts)) if D > 1 else None
         self.attention = None if attention == "none" else rnn.Attention(attention, hidden_size, hidden_size)
-        feed = hidden_size if self.attention is not None else 0
+        self.input_feeding = input_feeding and self.attention is not None
+        feed = hidden_size if self.input_feeding else 0
         self.decoder = LAYERS[cell](embedding_size + feed, hidden_size, num_layers, batch_first=True, dropout=inner)
         self.combine = nn.Linear(2 * hidden_size, hidden_size) if self.attention is not None else None
         self.generator = nn.Linear(hidden_size, tgt_vocab_size)
@@ -84,54 +92,69 @@ class Seq2Seq(nn.Module):
         """tokens (B,) -> (output (B, H) before the generator, dec_state, feed, attention (B, S) or None).
         ``projected``: the attention's :meth:`~rnnkit.nn.Attention.project_keys` of ``memory``."""
         x = self.dropout(self.tgt_embedding(tokens))
-        if self.attention is not None:
+        if self.input_feeding:
             x = torch.cat([x, feed], dim=1)
         out, dec_state = self.decoder(x.unsqueeze(1), dec_state)
         h = out[:, 0]
         if self.attention is None:
             return h, dec_state, None, None
         context, weights = self.attention(h, memory, mask, projected)
-        attentional = torch.tanh(self.combine(torch.cat([h, context], dim=1)))
-        return attentional, dec_state, attentional, weights
+        attentional = torch.tanh(self.combine(torch.cat([h, context], dim=-1)))
+        return attentional, dec_state, attentional if self.input_feeding else None, weights
 
     def _initial_feed(self, memory):
-        return memory.new_zeros(memory.shape[0], self.hidden_size) if self.attention is not None else None
+        return memory.new_zeros(memory.shape[0], self.hidden_size) if self.input_feeding else None
 
-    def forward(self, src, src_lengths, tgt_in):
+    def decoder_outputs(self, src, src_lengths, tgt_in):
+        """Teacher forcing: the outputs (B, T, H) that the generator turns into logits."""
         memory, mask, dec_state = self.encode(src, src_lengths)
-        if self.attention is None:  # no input feeding: the whole target in one call
+        if not self.input_feeding:  # the whole target in one call, attention over all steps at once
             out, _ = self.decoder(self.dropout(self.tgt_embedding(tgt_in)), dec_state)
-            return self.generator(self.dropout(out))
+            if self.attention is None:
+                return out
+            context, _ = self.attention(out, memory, mask)
+            return torch.tanh(self.combine(torch.cat([out, context], dim=-1)))
         feed, outs, projected = self._initial_feed(memory), [], self.attention.project_keys(memory)
         for t in range(tgt_in.shape[1]):
             out, dec_state, feed, _ = self._step(tgt_in[:, t], dec_state, memory, mask, feed, projected)
             outs.append(out)
-        return self.generator(self.dropout(torch.stack(outs, dim=1)))
+        return torch.stack(outs, dim=1)
+
+    def forward(self, src, src_lengths, tgt_in):
+        return self.generator(self.dropout(self.decoder_outputs(src, src_lengths, tgt_in)))
 
     def loss(self, src, src_lengths, tgt_in, tgt_out, label_smoothing: float = 0.0):
-        """Mean cross-entropy over real target tokens (padding ignored); also returns their count."""
-        logits = self(src, src_lengths, tgt_in)
-        n = int((tgt_out != self.pad_id).sum())
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=self.pad_id,
-                               label_smoothing=label_smoothing)
-        return loss, n
+        """Mean cross-entropy over real target tokens (padding ignored); also returns their count.
+        The generator, the largest product, runs on the real tokens only."""
+        real = tgt_out != self.pad_id
+        out = self.decoder_outputs(src, src_lengths, tgt_in)[real]  # (N, H)
+        logits = at_least_float32(self.generator(self.dropout(out)))
+        loss = F.cross_entropy(logits, tgt_out[real], label_smoothing=label_smoothing)
+        return loss, out.shape[0]
 
     # -- decoding protocol ------------------------------------------------------------------------
 
     def init_decoder_state(self, src, src_lengths):
-        """``(decoder state, memory, mask, feed, projected keys)``; the last two ``None`` without attention."""
+        """``(decoder state, memory, mask, feed, projected keys, source of each row)``; feed and
+        projected keys are ``None`` without attention (feed also without input feeding)."""
         memory, mask, dec_state = self.encode(src, src_lengths)
         projected = None if self.attention is None else self.attention.project_keys(memory)
-        return dec_state, memory, mask, self._initial_feed(memory), projected
+        return dec_state, memory, mask, self._initial_feed(memory), projected, torch.arange(src.shape[0])
 
     def decode_step(self, tokens, state):
-        dec_state, memory, mask, feed, projected = state
+        dec_state, memory, mask, feed, projected, sources = state
         out, dec_state, feed, weights = self._step(tokens, dec_state, memory, mask, feed, projected)
-        return log_softmax(self.generator(out)), (dec_state, memory, mask, feed, projected), weights
+        return log_softmax(self.generator(out)), (dec_state, memory, mask, feed, projected, sources), weights
 
     def reorder_state(self, state, index):
-        dec_state, *rest = state
+        dec_state, memory, mask, feed, projected, sources = state
+        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
         dec_state = tuple(s.index_select(1, index) for s in dec_state) if isinstance(dec_state, tuple) \
             else dec_state.index_select(1, index)
-        return (dec_state, *(None if t is None else t.index_select(0, index) for t in rest))
-
+        new_sources = sources[index.cpu()]
+        # The memory of a row depends only on its source. Beam search mostly shuffles rows among
+        # the beams of one source, which leaves the sequence of sources, and so the memory, as it
+        # was: then the (rows x source x hidden) copies are skipped.
+        if not torch.equal(new_sources, sources):
+            memory, mask, projected = pick(memory), pick(mask), pick(projected)
+        return dec_state, memory, mask, pick(feed), projected, new_sources

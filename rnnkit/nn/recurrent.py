@@ -163,6 +163,11 @@ class RNNBase(nn.Module):
         T, B = x.shape[0], x.shape[1]
         if lengths is not None:
             lengths = _check_lengths(lengths, B, T, x.device)
+        autocast = torch.is_autocast_enabled(x.device.type)
+        if autocast and isinstance(hx, (tuple, list)):  # mixed precision: states follow the input's dtype
+            hx = tuple(s.to(x.dtype) if isinstance(s, torch.Tensor) and s.is_floating_point() else s for s in hx)
+        elif autocast and isinstance(hx, torch.Tensor) and hx.is_floating_point():
+            hx = hx.to(x.dtype)
         hx = self._initial_state(hx, x, unbatched)
 
         backend = self.backend
@@ -175,7 +180,15 @@ class RNNBase(nn.Module):
                                  "use backend='rnnkit' for empty sequences")
             backend = "rnnkit"  # ours handles empty sequences
         run = {"rnnkit": self._forward_fused, "native": self._forward_native, "reference": self._forward_reference}
-        output, state = run[backend](x, hx, lengths)
+        if autocast and backend != "native":
+            # Under torch.autocast our own recurrences stay in float32 (their explicit backward is
+            # written for one dtype); mixed precision speeds up torch's native kernels and the
+            # layers around the recurrence.
+            with torch.autocast(x.device.type, enabled=False):
+                output, state = run[backend](x.float(), tuple(s.float() for s in self._states(hx)) if
+                                             self.mode == "LSTM" else hx.float(), lengths)
+        else:
+            output, state = run[backend](x, hx, lengths)
 
         if packed:
             output = _repack(output, lengths, input)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import ModelConfig, TextConfig, TrainConfig
+from ..models._common import at_least_float32
 from ..models.classifier import SequenceClassifier
 from ..text.batching import BucketBatchSampler, pad_batch, padding_fraction
 from ..text.tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
@@ -101,7 +102,7 @@ class ClassificationTask:
 
     def loss(self, batch):
         ids, lengths, y = batch
-        return F.cross_entropy(self.model(ids, lengths), y), len(y)
+        return F.cross_entropy(at_least_float32(self.model(ids, lengths)), y), len(y)
 
     def evaluate(self) -> dict:
         return evaluate(self.model, self.valid_ids, self.valid_y, self.train_cfg.batch_size)

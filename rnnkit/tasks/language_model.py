@@ -13,8 +13,10 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
+from ..config import LM_RECIPE as RECIPE
 from ..config import LMConfig, ModelConfig, TrainConfig
 from ..decode import beam_search, greedy_search, sample
+from ..models._common import at_least_float32
 from ..models.lm import RNNLanguageModel
 from ..text.tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
 from ..text.vocab import Vocab
@@ -25,6 +27,14 @@ from ..train.trainer import seed_everything
 
 MODEL_TYPE = "lm"
 EVAL_BATCH = 16
+
+def recipe_configs(out: str, cell: str = "lstm", level: str = "char", **train) -> tuple:
+    """``(ModelConfig, LMConfig, TrainConfig)`` of :data:`RECIPE`; ``train`` sets other training fields."""
+    def pick(cls):
+        return {f.name: RECIPE[f.name] for f in dataclasses.fields(cls) if f.name in RECIPE}
+
+    return (ModelConfig(cell=cell, **pick(ModelConfig)), LMConfig(level=level, **pick(LMConfig)),
+            TrainConfig(out=out, **{**pick(TrainConfig), **train}))
 
 
 class StreamEncoder:
@@ -122,7 +132,7 @@ class LanguageModelTask:
 
     def loss(self, window):
         logits, self.state = run_window(self.model, window, self.state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), window.targets.reshape(-1))
+        loss = F.cross_entropy(at_least_float32(logits.reshape(-1, logits.shape[-1])), window.targets.reshape(-1))
         return loss, window.targets.numel()
 
     def evaluate(self) -> dict:
@@ -199,4 +209,5 @@ def nats_to_report(metrics: dict) -> str:
             f"bits/char {metrics['bits_per_char']:.4f}  tokens {metrics['tokens']}")
 
 
-__all__ = ["LanguageModelTask", "LanguageModel", "StreamEncoder", "evaluate_stream", "split_text"]
+__all__ = ["LanguageModelTask", "LanguageModel", "StreamEncoder", "evaluate_stream", "split_text", "RECIPE",
+           "recipe_configs"]

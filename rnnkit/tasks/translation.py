@@ -83,7 +83,7 @@ def build_model(model_cfg: ModelConfig, s2s: Seq2SeqConfig, enc: PairEncoder) ->
     v = enc.tgt.vocab
     return Seq2Seq(len(enc.src.vocab), len(v), model_cfg.embedding_size, model_cfg.hidden_size, model_cfg.num_layers,
                    model_cfg.cell, model_cfg.bidirectional, s2s.attention, model_cfg.dropout, v.pad_id, v.bos_id,
-                   v.eos_id)
+                   v.eos_id, s2s.input_feeding)
 
 
 def make_batch(src, tgt, index, bos: int, eos: int):

@@ -21,6 +21,13 @@ a run killed and resumed ends with the same weights as one never interrupted.
 The loop adds: the optimiser, gradient clipping, evaluation each epoch, early stopping, the
 ``--max-steps``/``--max-minutes`` budgets, a progress bar with loss and items/s, metrics to
 ``metrics.jsonl``, and a checkpoint whenever the monitored metric improves.
+
+Learning rate: ``schedule`` shapes it over the training budget, from ``lr`` (after
+``warmup_steps`` of linear rise) down to zero at the end ("linear" or "cosine"); progress is the
+furthest along of the epochs, ``max_steps`` and ``max_minutes`` budgets. With a time budget the
+shape follows the clock, so two runs see slightly different rates (use ``max_steps`` where
+bit-for-bit reproducibility matters). ``lr_decay`` divides the rate on a validation plateau, on top
+of the schedule.
 """
 
 from __future__ import annotations
@@ -52,6 +59,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` runs bfloat16 matrix products natively (faster than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                flags = f.read()
+        except OSError:  # not Linux: no cheap way to know, stay in float32
+            return False
+        return " avx512_bf16" in flags or " amx_bf16" in flags
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` becomes ``"bfloat16"`` on hardware with fast bfloat16, else ``"float32"``."""
+    if precision == "auto":
+        return "bfloat16" if fast_bfloat16(device) else "float32"
+    return precision
+
+
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr)
@@ -67,7 +95,12 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.best: dict | None = None
         self.stale, self.running, self.stop = 0, None, None
+        self.lr_scale = 1.0  # divided by lr_decay on each validation plateau
+        if cfg.schedule != "constant" and not (cfg.max_steps or cfg.max_minutes
+                                               or hasattr(task, "batches_per_epoch")):
+            raise ValueError(f"--schedule {cfg.schedule} needs a known budget: give --max-steps or --max-minutes")
         self.elapsed_before = 0.0  # seconds spent before a resume, for --max-minutes
+        self.precision = cfg.precision  # "auto" resolved when fit() starts
 
     # -- logging ------------------------------------------------------------------------------
 
@@ -97,7 +130,7 @@ class Trainer:
         improved = self._improved(metrics)
         lr = self.optimizer.param_groups[0]["lr"]
         self._log({"epoch": self.epoch, "step": self.step, "train_loss": self.running, "seconds": seconds,
-                   f"{self.task.unit}_per_second": rate, "lr": lr, **metrics})
+                   f"{self.task.unit}_per_second": rate, "lr": lr, "precision": self.precision, **metrics})
         if improved:
             self.best, self.stale = metrics, 0
             save_checkpoint(self.out, self.task.model, {**self.task.checkpoint_meta(), "epoch": self.epoch,
@@ -105,8 +138,7 @@ class Trainer:
         else:
             self.stale += 1
             if self.cfg.lr_decay > 1:
-                for group in self.optimizer.param_groups:
-                    group["lr"] /= self.cfg.lr_decay
+                self.lr_scale /= self.cfg.lr_decay
         if self.progress:
             shown = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
             tqdm.write(f"step {self.step} (epoch {self.epoch}): train loss {self.running:.4f}  {shown}"
@@ -115,6 +147,27 @@ class Trainer:
         if self.cfg.patience and self.stale >= self.cfg.patience:
             self.stop = "early_stopping"
 
+    def _progress(self, seconds: float, per_epoch: int | None) -> float:
+        """How far through its budget the run is, 0..1 (the furthest along of the budgets)."""
+        cfg, done = self.cfg, [0.0]
+        if cfg.max_steps:
+            done.append(self.step / cfg.max_steps)
+        if cfg.max_minutes:
+            done.append(seconds / (60 * cfg.max_minutes))
+        if per_epoch:
+            done.append(((self.epoch - 1) * per_epoch + self.batch_in_epoch) / (cfg.epochs * per_epoch))
+        return min(1.0, max(done))
+
+    def _set_lr(self, seconds: float, per_epoch: int | None) -> None:
+        cfg, factor = self.cfg, self.lr_scale
+        if cfg.warmup_steps and self.step < cfg.warmup_steps:
+            factor *= (self.step + 1) / cfg.warmup_steps
+        if cfg.schedule != "constant":
+            p = self._progress(seconds, per_epoch)
+            factor *= 1.0 - p if cfg.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * p))
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * factor
+
     # -- resumable state ------------------------------------------------------------------------
 
     def _save_state(self, seconds: float) -> None:
@@ -122,7 +175,7 @@ class Trainer:
         np_state = np.random.get_state()
         meta = {**self.task.checkpoint_meta(), "trainer": {
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "best": self.best,
-            "stale": self.stale, "running": self.running, "seconds": seconds,
+            "stale": self.stale, "running": self.running, "seconds": seconds, "lr_scale": self.lr_scale,
             "python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
             "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]]}, "task": task_json}
         tensors = {"torch_rng": torch.get_rng_state(), **{f"task.{k}": v for k, v in task_tensors.items()}}
@@ -139,7 +192,7 @@ class Trainer:
         self.optimizer.load_state_dict(load_optimizer_state(where))
         t = meta["trainer"]
         self.step, self.epoch, self.best, self.stale = t["step"], t["epoch"], t["best"], t["stale"]
-        self.running, self.elapsed_before = t["running"], t["seconds"]
+        self.running, self.elapsed_before, self.lr_scale = t["running"], t["seconds"], t["lr_scale"]
         random.setstate((t["python_rng"][0], tuple(t["python_rng"][1]), t["python_rng"][2]))
         np.random.set_state((t["numpy_rng"][0], np.array(t["numpy_rng"][1], dtype=np.uint32), *t["numpy_rng"][2:]))
         tensors = load_tensors(where)
@@ -160,6 +213,9 @@ class Trainer:
         if not cfg.resume:
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
         start = time.perf_counter() - self.elapsed_before
+        device = next(task.model.parameters()).device
+        self.precision = resolve_precision(cfg.precision, device)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
         seconds = lambda: time.perf_counter() - start  # noqa: E731
         for epoch in range(self.epoch, cfg.epochs + 1):
             self.epoch = epoch
@@ -173,7 +229,8 @@ class Trainer:
             self.batch_in_epoch, skip = skip, 0
             seen, t0, evaluated, rate = 0, time.perf_counter(), False, 0.0
             for batch in bar:
-                loss, count = task.loss(batch)
+                with autocast:
+                    loss, count = task.loss(batch)
                 value = loss.item()
                 if not math.isfinite(value):
                     raise TrainingError(f"the loss became {value} at step {self.step + 1}; stopped. "
@@ -182,6 +239,7 @@ class Trainer:
                 loss.backward()
                 if cfg.clip:
                     torch.nn.utils.clip_grad_norm_(task.model.parameters(), cfg.clip)
+                self._set_lr(seconds(), total)
                 self.optimizer.step()
                 self.step += 1
                 self.batch_in_epoch += 1

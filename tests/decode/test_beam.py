@@ -145,3 +145,17 @@ def test_attention_matrix_per_hypothesis():
 def test_bad_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         beam_search(TableModel(TABLE), SRC, LEN, **{"beam_size": 5, "max_len": 4, **kw})
+
+
+def test_finished_sources_leave_the_batch_and_equal_decoding_alone():
+    from tests.decode.test_search import CountdownModel
+
+    model = CountdownModel()
+    src, lengths = torch.zeros(3, 4, dtype=torch.long), torch.tensor([2, 0, 5])
+    hyps = beam_search(model, src, lengths, beam_size=3, max_len=12, n_best=2)
+    assert model.calls[:2] == [3, 9] and model.calls[-1] == 3  # one row per source first; done sources leave
+    assert hyps[0][0].tokens == [3, 3] and hyps[2][0].tokens == [3] * 5
+    for i in range(3):
+        alone = beam_search(CountdownModel(), src[i : i + 1], lengths[i : i + 1], beam_size=3, max_len=12, n_best=2)[0]
+        assert [(h.tokens, h.score) for h in alone] == [(h.tokens, h.score) for h in hyps[i]]
+        assert all(torch.equal(a.attention, h.attention) for a, h in zip(alone, hyps[i]))

@@ -95,3 +95,41 @@ def test_language_model_protocol_matches_its_forward():
         assert attn is None
     doubled = lm.reorder_state(state, torch.tensor([0, 0]))
     assert doubled.shape == (2, 2, 7) and torch.equal(doubled[:, 0], doubled[:, 1])
+
+
+class CountdownModel:
+    """Source b says token 3 ``src_lengths[b]`` times, then eos; attention is one-hot on the step.
+    Records the batch size of every ``decode_step`` call."""
+
+    pad_id, bos_id, eos_id = 0, 1, 2
+
+    def __init__(self):
+        self.calls = []
+
+    def init_decoder_state(self, src, src_lengths):
+        return src_lengths.clone(), torch.zeros_like(src_lengths), src.shape[1]
+
+    def decode_step(self, tokens, state):
+        remaining, step, S = state
+        self.calls.append(tokens.shape[0])
+        probs = torch.full((tokens.shape[0], 5), 0.05, dtype=torch.float64)
+        probs[:, 3] = torch.where(remaining > 0, 0.8, 0.05)
+        probs[:, 2] = torch.where(remaining > 0, 0.05, 0.8)
+        attn = torch.nn.functional.one_hot(step % S, S).float()
+        return (probs / probs.sum(1, keepdim=True)).log(), (remaining - 1, step + 1, S), attn
+
+    def reorder_state(self, state, index):
+        return state[0][index], state[1][index], state[2]
+
+
+def test_finished_sources_leave_the_batch_and_attention_has_a_row_per_step():
+    model = CountdownModel()
+    src, lengths = torch.zeros(3, 4, dtype=torch.long), torch.tensor([2, 0, 3])
+    hyps = greedy_search(model, src, lengths, max_len=10)
+    assert [h.tokens for h in hyps] == [[3, 3], [], [3, 3, 3]]
+    assert model.calls == [3, 2, 2, 1]  # the second source ends at once, the first after 3 steps
+    for h in hyps:
+        assert h.attention.shape == (len(h.tokens) + 1, 4)  # the eos step included
+        assert torch.equal(h.attention.argmax(1), torch.arange(len(h.tokens) + 1) % 4)
+    alone = [greedy_search(CountdownModel(), src[i : i + 1], lengths[i : i + 1], max_len=10)[0] for i in range(3)]
+    assert [(h.tokens, h.log_prob) for h in alone] == [(h.tokens, h.log_prob) for h in hyps]

@@ -7,12 +7,13 @@ from rnnkit.decode import beam_search, greedy_search
 from rnnkit.models.seq2seq import Seq2Seq
 
 
+@pytest.mark.parametrize("input_feeding", [True, False])
 @pytest.mark.parametrize("attention", ["dot", "general", "additive", "none"])
 @pytest.mark.parametrize("cell,bidirectional", [("lstm", True), ("gru", False), ("rnn", True)])
-def test_teacher_forcing_equals_decode_steps_and_padding_is_ignored(attention, cell, bidirectional):
+def test_teacher_forcing_equals_decode_steps_and_padding_is_ignored(attention, cell, bidirectional, input_feeding):
     torch.manual_seed(0)
     model = Seq2Seq(12, 9, embedding_size=6, hidden_size=8, num_layers=2, cell=cell, bidirectional=bidirectional,
-                    attention=attention).double().eval()
+                    attention=attention, input_feeding=input_feeding).double().eval()
     src = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]])
     lengths = torch.tensor([4, 2])
     tgt_in = torch.tensor([[2, 4, 5], [2, 6, 7]])
@@ -28,12 +29,27 @@ def test_teacher_forcing_equals_decode_steps_and_padding_is_ignored(attention, c
     torch.testing.assert_close(model(src[1:, :2], lengths[1:], tgt_in[1:]), logits[1:])
 
 
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_loss_is_the_mean_over_real_target_tokens(input_feeding):
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 9, embedding_size=6, hidden_size=8, attention="general",
+                    input_feeding=input_feeding).double().eval()
+    src, lengths = torch.tensor([[4, 5, 6], [8, 9, 0]]), torch.tensor([3, 2])
+    tgt_in, tgt_out = torch.tensor([[2, 4, 5, 6], [2, 6, 0, 0]]), torch.tensor([[4, 5, 6, 3], [6, 3, 0, 0]])
+    loss, n = model.loss(src, lengths, tgt_in, tgt_out, label_smoothing=0.1)
+    log_probs = model(src, lengths, tgt_in).log_softmax(-1)
+    real = [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)]
+    smooth = [0.9 * -log_probs[b, t, tgt_out[b, t]] + 0.1 * -log_probs[b, t].mean() for b, t in real]
+    assert n == 6
+    torch.testing.assert_close(loss, torch.stack(smooth).mean())
+
+
 def test_learns_to_reverse_and_beam_search_returns_attention():
     torch.manual_seed(0)
     model = Seq2Seq(10, 10, embedding_size=16, hidden_size=32, cell="gru", attention="general")
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     g = torch.Generator().manual_seed(0)
-    for _ in range(300):
+    for _ in range(500):
         src = torch.randint(4, 10, (32, 5), generator=g)
         rev = src.flip(1)
         tgt_in = torch.cat([torch.full((32, 1), 2), rev], 1)
@@ -47,7 +63,7 @@ def test_learns_to_reverse_and_beam_search_returns_attention():
     lengths = torch.full((20,), 5)
     greedy = greedy_search(model, src, lengths, max_len=8)
     correct = sum(h.tokens == src[i].flip(0).tolist() for i, h in enumerate(greedy))
-    assert correct >= 18
+    assert correct >= 18, correct
     beams = beam_search(model, src, lengths, beam_size=4, max_len=8, n_best=2)
     h = beams[0][0]
     assert h.attention.shape == (len(h.tokens) + 1, 5)

@@ -1,6 +1,7 @@
 """Checkpoints (atomic, pickle-free, integrity-checked) and the shared training loop."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -127,3 +128,65 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match="loss became nan at step 12.*last good checkpoint"):
         Trainer(ToyTask(poison_at=12), TrainConfig(out=str(tmp_path), epochs=5, lr=0.1), progress=False).fit()
     assert read_meta(tmp_path, "toy")["epoch"] == 1
+
+
+class LrRecorder(ToyTask):
+    """Records the learning rate each optimiser step used (read when the next batch's loss is taken)."""
+
+    def __init__(self, constant_metric=False):
+        super().__init__()
+        self.trainer, self.rates, self.constant_metric = None, [], constant_metric
+
+    def batches_per_epoch(self):
+        return 8
+
+    def evaluate(self):
+        return {"accuracy": 0.5} if self.constant_metric else super().evaluate()
+
+    def loss(self, batch):
+        if self.calls:
+            self.rates.append(self.trainer.optimizer.param_groups[0]["lr"])
+        return super().loss(batch)
+
+
+def _rates(tmp_path, constant_metric=False, **cfg):
+    task = LrRecorder(constant_metric)
+    task.trainer = Trainer(task, TrainConfig(out=str(tmp_path), lr=0.1, **cfg), progress=False)
+    task.trainer.fit()
+    return task.rates
+
+
+@pytest.mark.parametrize("schedule,shape", [
+    ("constant", lambda p: 1.0), ("linear", lambda p: 1 - p), ("cosine", lambda p: 0.5 * (1 + math.cos(math.pi * p)))])
+def test_schedules_follow_the_step_budget(tmp_path, schedule, shape):
+    rates = _rates(tmp_path, epochs=50, max_steps=20, schedule=schedule)
+    assert rates == pytest.approx([0.1 * shape(s / 20) for s in range(19)])
+
+
+def test_warmup_then_decay_over_the_epoch_budget(tmp_path):
+    rates = _rates(tmp_path, epochs=2, schedule="linear", warmup_steps=4)  # 8 batches per epoch
+    expected = [0.1 * min(1, (s + 1) / 4) * (1 - s / 16) for s in range(15)]
+    assert rates == pytest.approx(expected)
+
+
+def test_plateau_decay_multiplies_the_schedule(tmp_path):
+    # the metric never improves after the first evaluation: each later one halves the rate
+    rates = _rates(tmp_path, constant_metric=True, epochs=4, lr_decay=2.0, patience=0, schedule="linear")
+    scale = [1.0] * 16 + [0.5] * 8 + [0.25] * 7
+    assert rates == pytest.approx([0.1 * k * (1 - s / 32) for s, k in enumerate(scale)])
+
+
+def test_a_schedule_needs_a_budget(tmp_path):
+    # ToyTask does not say how many batches an epoch has: only a step or time budget will do
+    with pytest.raises(ValueError, match="needs a known budget"):
+        Trainer(ToyTask(), TrainConfig(out=str(tmp_path), schedule="cosine"), progress=False)
+    Trainer(ToyTask(), TrainConfig(out=str(tmp_path), schedule="cosine", max_minutes=1.0), progress=False)
+
+
+def test_progress_is_the_furthest_along_budget(tmp_path):
+    trainer = Trainer(ToyTask(), TrainConfig(out=str(tmp_path), epochs=4, max_steps=100, max_minutes=2.0),
+                      progress=False)
+    trainer.step, trainer.epoch, trainer.batch_in_epoch = 10, 2, 3
+    assert trainer._progress(30.0, None) == pytest.approx(0.25)  # a quarter of the time beats 10 % of the steps
+    assert trainer._progress(6.0, 8) == pytest.approx(11 / 32)  # 11 of 4 x 8 batches
+    assert trainer._progress(500.0, 8) == 1.0
