@@ -2,7 +2,7 @@
 
 All sources x beams advance in one ``decode_step`` call per step. A hypothesis that emits eos is
 finished and stops expanding; a source is done when ``n_best`` hypotheses are finished and no live
-one can still beat them, and its rows leave the batch; the search ends when every source is done
+one can still beat them (``early_stopping``), and its rows leave the batch; the search ends when every source is done
 or at ``max_len``. Choosing the survivors is tensor work; Python touches only finished hypotheses.
 
 Scores: ``log_prob / penalty(length)``, ``length`` counting the output tokens with the eos;
@@ -36,7 +36,8 @@ def _banned_by_ngrams(history: list[int], n: int) -> set[int]:
 @torch.no_grad()
 def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100, min_len: int = 0,
                 length_penalty: float = 1.0, n_best: int = 1, no_repeat_ngram_size: int = 0,
-                penalty: str = "power", prefix: torch.Tensor | None = None) -> list[list[Hypothesis]]:
+                penalty: str = "power", prefix: torch.Tensor | None = None,
+                early_stopping: bool | str = False) -> list[list[Hypothesis]]:
     """The ``n_best`` highest-scoring hypotheses of each source, best first.
 
     Args:
@@ -49,6 +50,11 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         n_best: hypotheses returned per source (at most ``beam_size``).
         no_repeat_ngram_size: forbid repeating any n-gram of this size (0 = off).
         penalty: ``"power"`` (``len ** alpha``) or ``"gnmt"``.
+        early_stopping: when a source with ``n_best`` finished hypotheses stops (Hugging Face's
+            keyword and values): ``True`` at once; ``False`` when its best live hypothesis, scored
+            at its current length, cannot beat them (the usual heuristic, much faster with a length
+            penalty); ``"never"`` when no live hypothesis could beat them at any length up to
+            ``max_len`` (exact: with a wide enough beam the result is the exhaustive search's).
         prefix: (B, P) forced tokens (a language model's prompt), read before the search, not scored.
 
     Returns:
@@ -62,6 +68,8 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         raise ValueError(f"need 0 <= min_len <= max_len and max_len >= 1; got min_len={min_len}, max_len={max_len}")
     if penalty not in ("power", "gnmt"):
         raise ValueError(f"penalty must be 'power' or 'gnmt'; got {penalty!r}")
+    if early_stopping not in (True, False, "never"):
+        raise ValueError(f"early_stopping must be True, False or 'never'; got {early_stopping!r}")
     B, K, device = src.shape[0], beam_size, src.device
     state = model.init_decoder_state(src, src_lengths)
     tokens = torch.full((B,), model.bos_id, dtype=torch.long, device=device)
@@ -131,10 +139,12 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
             n_finished[b] = len(finished[b])
             if len(finished[b]) >= n_best:
                 nth_best[b] = finished[b][n_best - 1].score
-        # A source is done when n_best hypotheses are finished and no live one can still beat them.
+        # A source is done when n_best hypotheses are finished and no live one can still beat them
+        # (see early_stopping: at any length up to max_len, or at its current length).
         live_best = new_scores[:, 0]
-        done = (n_finished[alive] >= n_best) & ((live_best == float("-inf"))
-                                                  | (nth_best[alive] >= live_best / bound_scale))
+        scale = bound_scale if early_stopping == "never" else _penalty(length, length_penalty, penalty)
+        done = (n_finished[alive] >= n_best) & ((live_best == float("-inf")) | (early_stopping is True)
+                                                  | (nth_best[alive] >= live_best / scale))
         if bool(done.all()):
             alive = alive[:0]
             break

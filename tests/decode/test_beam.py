@@ -90,7 +90,8 @@ def test_beam_of_one_equals_greedy():
 def test_wide_beam_equals_exhaustive_search(alpha, kind):
     model = TableModel(TABLE)
     ref = exhaustive(model, max_len=4, alpha=alpha, kind=kind)
-    hyps = beam_search(model, SRC, LEN, beam_size=90, max_len=4, length_penalty=alpha, n_best=5, penalty=kind)
+    hyps = beam_search(model, SRC, LEN, beam_size=90, max_len=4, length_penalty=alpha, n_best=5, penalty=kind,
+                       early_stopping="never")
     for source in hyps:
         assert [h.tokens for h in source] == [seq for _, seq in ref[:5]]
         assert [h.score for h in source] == pytest.approx([s for s, _ in ref[:5]])
@@ -159,3 +160,23 @@ def test_finished_sources_leave_the_batch_and_equal_decoding_alone():
         alone = beam_search(CountdownModel(), src[i : i + 1], lengths[i : i + 1], beam_size=3, max_len=12, n_best=2)[0]
         assert [(h.tokens, h.score) for h in alone] == [(h.tokens, h.score) for h in hyps[i]]
         assert all(torch.equal(a.attention, h.attention) for a, h in zip(alone, hyps[i]))
+
+
+def test_early_stopping_modes():
+    from tests.decode.test_search import CountdownModel
+
+    src, lengths = torch.zeros(2, 4, dtype=torch.long), torch.tensor([2, 3])
+    calls = {}
+    for mode in (True, False, "never"):
+        model = CountdownModel()
+        hyps = beam_search(model, src, lengths, beam_size=3, max_len=20, n_best=1, early_stopping=mode)
+        calls[mode] = len(model.calls)
+        if mode is True:  # done as soon as one hypothesis ends: the unlikely immediate eos
+            assert [h[0].tokens for h in hyps] == [[], []] and calls[mode] == 1
+        else:
+            assert [h[0].tokens for h in hyps] == [[3, 3], [3, 3, 3]], mode
+    # exact stopping keeps searching (a longer hypothesis could still win under the length
+    # penalty); the heuristic stops once the live ones trail at their current length
+    assert calls[False] < calls["never"], calls
+    with pytest.raises(ValueError, match="early_stopping"):
+        beam_search(CountdownModel(), src, lengths, early_stopping="sometimes")
