@@ -184,9 +184,12 @@ class RNNBase(nn.Module):
             # Under torch.autocast our own recurrences stay in float32 (their explicit backward is
             # written for one dtype); mixed precision speeds up torch's native kernels and the
             # layers around the recurrence.
+            def full(t):  # half precision -> float32; float32 and float64 stay
+                return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
             with torch.autocast(x.device.type, enabled=False):
-                output, state = run[backend](x.float(), tuple(s.float() for s in self._states(hx)) if
-                                             self.mode == "LSTM" else hx.float(), lengths)
+                output, state = run[backend](full(x), tuple(full(s) for s in hx) if self.mode == "LSTM" else full(hx),
+                                             lengths)
         else:
             output, state = run[backend](x, hx, lengths)
 

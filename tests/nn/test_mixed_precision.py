@@ -82,3 +82,20 @@ def test_trainer_learns_in_bfloat16(tmp_path):
                    progress=False).fit()
     assert best["loss"] < 0.1  # the pattern is deterministic: near-zero loss once learnt
     assert all(p.dtype == torch.float32 for p in task.model.parameters())
+
+
+def test_float64_stays_float64_under_autocast():
+    layer = rnn.GRU(3, 4, backend="rnnkit").double()
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    with _bf16():
+        out, h = layer(x)
+    assert out.dtype == h.dtype == torch.float64
+    torch.testing.assert_close(out, layer(x)[0])
+
+
+def test_auto_precision_follows_the_hardware():
+    from rnnkit.train.trainer import fast_bfloat16, resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("float32", cpu) == "float32" and resolve_precision("bfloat16", cpu) == "bfloat16"
+    assert resolve_precision("auto", cpu) == ("bfloat16" if fast_bfloat16(cpu) else "float32")
