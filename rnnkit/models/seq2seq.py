@@ -88,9 +88,10 @@ class Seq2Seq(nn.Module):
 
     # -- one decoder step, shared by training and decoding ----------------------------------------
 
-    def _step(self, tokens, dec_state, memory, mask, feed, projected=None):
+    def _step(self, tokens, dec_state, memory, mask, feed, projected=None, sources=None):
         """tokens (B,) -> (output (B, H) before the generator, dec_state, feed, attention (B, S) or None).
-        ``projected``: the attention's :meth:`~rnnkit.nn.Attention.project_keys` of ``memory``."""
+        ``projected``: the attention's :meth:`~rnnkit.nn.Attention.project_keys` of ``memory``;
+        ``sources``: which row of ``memory`` each of the B rows reads (``None``: row b reads row b)."""
         x = self.dropout(self.tgt_embedding(tokens))
         if self.input_feeding:
             x = torch.cat([x, feed], dim=1)
@@ -98,9 +99,24 @@ class Seq2Seq(nn.Module):
         h = out[:, 0]
         if self.attention is None:
             return h, dec_state, None, None
-        context, weights = self.attention(h, memory, mask, projected)
+        context, weights = self._attend(h, memory, mask, projected, sources)
         attentional = torch.tanh(self.combine(torch.cat([h, context], dim=-1)))
         return attentional, dec_state, attentional if self.input_feeding else None, weights
+
+    def _attend(self, h, memory, mask, projected, sources):
+        """Attention of rows ``h`` (N, H) over ``memory`` (G, S, H), row n reading ``sources[n]``.
+        Beam search keeps each source's rows together, so the N rows usually form G equal
+        consecutive groups: then they attend as (G, N/G) queries and the memory is never copied
+        per row; any other arrangement gathers the memory rows."""
+        N, G = h.shape[0], memory.shape[0]
+        if sources is None or (N == G and torch.equal(sources, torch.arange(G))):
+            return self.attention(h, memory, mask, projected)
+        if N % G == 0 and torch.equal(sources, torch.arange(G).repeat_interleave(N // G)):
+            context, weights = self.attention(h.view(G, N // G, -1), memory, mask, projected)
+            return context.reshape(N, -1), weights.reshape(N, -1)
+        rows = sources.to(memory.device)
+        return self.attention(h, memory.index_select(0, rows), mask.index_select(0, rows),
+                              projected.index_select(0, rows))
 
     def _initial_feed(self, memory):
         return memory.new_zeros(memory.shape[0], self.hidden_size) if self.input_feeding else None
@@ -135,7 +151,7 @@ class Seq2Seq(nn.Module):
     # -- decoding protocol ------------------------------------------------------------------------
 
     def init_decoder_state(self, src, src_lengths):
-        """``(decoder state, memory, mask, feed, projected keys, source of each row)``; feed and
+        """``(decoder state, memory, mask, feed, projected keys, memory row of each row)``; feed and
         projected keys are ``None`` without attention (feed also without input feeding)."""
         memory, mask, dec_state = self.encode(src, src_lengths)
         projected = None if self.attention is None else self.attention.project_keys(memory)
@@ -143,18 +159,21 @@ class Seq2Seq(nn.Module):
 
     def decode_step(self, tokens, state):
         dec_state, memory, mask, feed, projected, sources = state
-        out, dec_state, feed, weights = self._step(tokens, dec_state, memory, mask, feed, projected)
+        out, dec_state, feed, weights = self._step(tokens, dec_state, memory, mask, feed, projected, sources)
         return log_softmax(self.generator(out)), (dec_state, memory, mask, feed, projected, sources), weights
 
     def reorder_state(self, state, index):
         dec_state, memory, mask, feed, projected, sources = state
-        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
         dec_state = tuple(s.index_select(1, index) for s in dec_state) if isinstance(dec_state, tuple) \
             else dec_state.index_select(1, index)
-        new_sources = sources[index.cpu()]
-        # The memory of a row depends only on its source. Beam search mostly shuffles rows among
-        # the beams of one source, which leaves the sequence of sources, and so the memory, as it
-        # was: then the (rows x source x hidden) copies are skipped.
-        if not torch.equal(new_sources, sources):
-            memory, mask, projected = pick(memory), pick(mask), pick(projected)
-        return dec_state, memory, mask, pick(feed), projected, new_sources
+        feed = None if feed is None else feed.index_select(0, index)
+        # The memory (source x hidden per source) is not copied per row: rows point into it. Only
+        # when some source is no longer read (a finished one) is it compacted to the rows in use.
+        sources = sources[index.cpu()]
+        used = torch.unique(sources)
+        if used.numel() < memory.shape[0]:
+            keep = used.to(memory.device)
+            memory, mask = memory.index_select(0, keep), mask.index_select(0, keep)
+            projected = None if projected is None else projected.index_select(0, keep)
+            sources = torch.searchsorted(used, sources)
+        return dec_state, memory, mask, feed, projected, sources

@@ -75,3 +75,32 @@ def test_bad_options():
         Seq2Seq(5, 5, attention="luong")
     with pytest.raises(ValueError, match="cell must be one of"):
         Seq2Seq(5, 5, cell="tcn")
+
+
+@pytest.mark.parametrize("attention", ["general", "additive", "none"])
+def test_reordered_state_equals_decoding_the_picked_sources(attention):
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 9, embedding_size=6, hidden_size=8, attention=attention).double().eval()
+    src, lengths = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0], [5, 5, 5, 0]]), torch.tensor([4, 2, 3])
+    for index in ([1, 0, 1], [2, 2, 0, 0], [0, 0, 1, 1, 2, 2], [2]):  # scattered, grouped, dropping
+        index, tokens = torch.tensor(index), torch.full((len(index),), 2)
+        state = model.reorder_state(model.init_decoder_state(src, lengths), index)
+        log_probs, state, attn = model.decode_step(tokens, state)
+        expected, _, expected_attn = model.decode_step(tokens, model.init_decoder_state(src[index], lengths[index]))
+        torch.testing.assert_close(log_probs, expected)
+        if attention != "none":
+            torch.testing.assert_close(attn, expected_attn)
+
+
+def test_batched_beam_search_equals_each_source_alone():
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 9, embedding_size=6, hidden_size=8, attention="general").double().eval()
+    src = torch.tensor([[4, 5, 6, 7, 8], [8, 9, 0, 0, 0], [5, 5, 5, 0, 0], [11, 4, 0, 0, 0]])
+    lengths = torch.tensor([5, 2, 3, 2])
+    batched = beam_search(model, src, lengths, beam_size=3, max_len=7, n_best=2)
+    for i in range(4):
+        one = src[i : i + 1, : lengths[i]]
+        alone = beam_search(model, one, lengths[i : i + 1], beam_size=3, max_len=7, n_best=2)[0]
+        for a, b in zip(alone, batched[i]):
+            assert a.tokens == b.tokens and a.score == pytest.approx(b.score)
+            torch.testing.assert_close(a.attention, b.attention[:, : lengths[i]])
