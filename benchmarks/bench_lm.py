@@ -15,7 +15,8 @@ bfloat16 autocast where the CPU has native bfloat16), applied to both.
    is scored by the same function on the validation split. Target: <= 1.40 nats/char and no worse
    than the plain loop. GRU and RNN are reported too (3 minutes, float32).
 
-    python benchmarks/bench_lm.py [--minutes 10] [--epochs 4] [--minutes-other 3] [--cells lstm,gru,rnn]
+    python benchmarks/bench_lm.py [--minutes 10] [--epochs 4] [--minutes-other 3] [--epochs-other N]
+                                   [--cells lstm,gru,rnn]
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=10.0, help="wall clock for the LSTM runs")
     ap.add_argument("--epochs", type=int, default=4, help="epoch budget of the LSTM runs (the wall clock caps it)")
     ap.add_argument("--minutes-other", type=float, default=3.0, help="wall clock for the GRU and RNN runs")
+    ap.add_argument("--epochs-other", type=int, default=100, help="epoch budget of the GRU and RNN runs")
     ap.add_argument("--cells", default="lstm,gru,rnn")
     ap.add_argument("--work", default="runs/bench_lm")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_lm.json"))
@@ -212,7 +214,7 @@ def main():
             print(f"{cell} {p}: tokens/s rnnkit {rate['rnnkit']:.0f}, plain loop {rate['plain']:.0f}, ratio "
                   f"{ratio:.3f} (target >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'})", flush=True)
         minutes = args.minutes if cell == "lstm" else args.minutes_other
-        epochs = args.epochs if cell == "lstm" else 100
+        epochs = args.epochs if cell == "lstm" else args.epochs_other
         q = quality(cell, texts, minutes, epochs, precision, Path(args.work))
         print(f"{cell}: {precision}, {epochs} epochs or {minutes:g} min: validation nats/char rnnkit "
               f"{q['rnnkit_valid_loss']:.4f} ({q['rnnkit_seconds']:.0f} s), plain loop {q['plain_valid_loss']:.4f} "
