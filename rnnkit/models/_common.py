@@ -5,11 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def at_least_float32(t: torch.Tensor) -> torch.Tensor:
-    """``t`` in float32 when it is half precision (mixed-precision logits), else unchanged: losses
-    and normalisations are computed at least in float32."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+from ..nn._precision import at_least_float32  # noqa: F401  (re-exported for the tasks)
 
 
 def log_softmax(logits: torch.Tensor) -> torch.Tensor:

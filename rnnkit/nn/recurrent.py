@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from . import bptt, cells
 from ._checks import check_choice, check_dropout, check_float_tensor, check_positive_int, check_state
+from ._precision import at_least_float32
 from .backend import BACKENDS, choose_backend, native_forward
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -184,9 +185,7 @@ class RNNBase(nn.Module):
             # Under torch.autocast our own recurrences stay in float32 (their explicit backward is
             # written for one dtype); mixed precision speeds up torch's native kernels and the
             # layers around the recurrence.
-            def full(t):  # half precision -> float32; float32 and float64 stay
-                return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
+            full = at_least_float32
             with torch.autocast(x.device.type, enabled=False):
                 output, state = run[backend](full(x), tuple(full(s) for s in hx) if self.mode == "LSTM" else full(hx),
                                              lengths)
