@@ -105,13 +105,19 @@ class TrainConfig:
 
 
 # The character-level language-model recipe measured on the bundled Shakespeare with 2 CPU threads
-# (benchmarks/bench_lm.py): short windows and small batches give many updates per second of
-# compute; a high rate, warmed up briefly and decayed linearly to zero over the budget; bfloat16
-# mixed precision where the hardware has it (1.6x the tokens/s of float32 on an AVX-512 BF16 CPU).
+# (benchmarks/bench_lm.py, 10-minute runs): 640 units, the widest layer before tokens/s falls off
+# a cliff on this CPU (768 runs at half the speed); short windows and small batches give many
+# updates per second of compute; AdamW at 3e-3 (4e-3 to 8e-3 measured worse at this width), warmed
+# up briefly and decayed linearly to zero over the budget; no dropout (the model underfits in 10
+# minutes: 0.1 cost 0.025 nats); bfloat16 mixed precision where the hardware has it (1.6x the
+# tokens/s of float32 on an AVX-512 BF16 CPU).
 # `rnnkit train lm` and `rnnkit demo` default to it.
-LM_RECIPE = {"embedding_size": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.0, "bptt": 64,
-             "batch_size": 16, "lr": 6e-3, "schedule": "linear", "warmup_steps": 50, "clip": 1.0,
+LM_RECIPE = {"embedding_size": 64, "hidden_size": 640, "num_layers": 1, "dropout": 0.0, "bptt": 64,
+             "batch_size": 16, "lr": 3e-3, "schedule": "linear", "warmup_steps": 50, "clip": 1.0,
              "precision": "auto"}
+# `rnnkit demo` trains for 3 minutes, too short for 640 units to see enough text: there the
+# previous recipe, 512 units at 6e-3, does better (1.44 against 1.52 nats/char in 3 minutes).
+LM_DEMO_RECIPE = {**LM_RECIPE, "hidden_size": 512, "lr": 6e-3}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls, skip: tuple = (),

@@ -243,3 +243,20 @@ def test_seq2seq_bad_input(tmp_path, capsys, argv, match, s2s_checkpoint, lm_che
     names = {"S2S": s2s_checkpoint[0], "LM": lm_checkpoint[0], "BLANKLINE": tmp_path / "blank.txt",
              "NOTAB": tmp_path / "notab.tsv", "EMPTY": tmp_path / "empty.tsv"}
     _one_line_error(capsys, [str(names.get(a, a)) for a in argv], match)
+
+
+def test_demo_runs_the_demo_recipe_end_to_end(tmp_path, capsys):
+    """`make demo`'s command, cut to a few seconds: it trains the demo recipe on the bundled
+    Shakespeare, reports validation, samples and says where its files are."""
+    import json
+
+    from rnnkit.config import LM_DEMO_RECIPE
+
+    out = tmp_path / "demo"
+    main(["demo", "--minutes", "0.03", "--quiet", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert "best validation: loss" in text and "--- sample (temperature 0.7) after 'ROMEO:\\n'" in text
+    assert f"Checkpoint: {out}/" in text and (out / "model.safetensors").exists() and (out / "loss.png").exists()
+    saved = json.loads((out / "checkpoint.json").read_text())
+    assert saved["model"]["hidden_size"] == LM_DEMO_RECIPE["hidden_size"]
+    assert saved["train"]["lr"] == LM_DEMO_RECIPE["lr"]

@@ -64,6 +64,7 @@ def cmd_demo(args) -> None:
     """Trains a character-level LSTM language model on the bundled Shakespeare, then samples it."""
     import torch
 
+    from ..config import LM_DEMO_RECIPE
     from ..tasks.language_model import LanguageModel, LanguageModelTask, nats_to_report, recipe_configs
     from ..text import corpora
     from ..train.trainer import Trainer
@@ -72,8 +73,8 @@ def cmd_demo(args) -> None:
     print(f"rnnkit demo: a character-level LSTM language model on Shakespeare, {args.minutes:g} minutes of "
           "training on the CPU\n")
     texts = corpora.load("shakespeare")
-    model_cfg, lm_cfg, train_cfg = recipe_configs(args.out, epochs=50, max_minutes=args.minutes, eval_every=1000,
-                                                  patience=0, checkpoint_every=500)
+    model_cfg, lm_cfg, train_cfg = recipe_configs(args.out, recipe=LM_DEMO_RECIPE, epochs=50, max_minutes=args.minutes,
+                                                  eval_every=1000, patience=0, checkpoint_every=500)
     task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg, lm_cfg, train_cfg)
     best = Trainer(task, train_cfg, progress=not args.quiet).fit()
     print(f"\nbest validation: {nats_to_report(best)}")

@@ -87,7 +87,7 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
     n_finished = torch.zeros(B, dtype=torch.long)
     nth_best = torch.full((B,), float("-inf"), dtype=torch.float64)  # score of the n_best-th finished
     bound_scale = _penalty(max_len, length_penalty, penalty)
-    width = 2 * K  # enough candidates that K survive even if K of them end with eos
+    width = 2 * K  # a source's candidates: enough that K survive even if K of them end with eos
 
     for step in range(max_len):
         log_probs, state, attn = model.decode_step(tokens, state)
@@ -101,9 +101,10 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
                     banned = _banned_by_ngrams(hist, no_repeat_ngram_size)
                     if banned:
                         log_probs[r, list(banned)] = float("-inf")
-        # The global top candidates of a source are among each of its rows' top `width` tokens:
-        # select per row first instead of scoring all K * V continuations.
-        row_lp, row_tok = log_probs.topk(min(width, V), dim=1)
+        # Select per row first instead of scoring all K * V continuations. A row's (K+2)-th best
+        # token is never needed: K+1 better ones of the same row come first, and since only one of
+        # them can be eos, K of them are live hypotheses, which fill the source's K places.
+        row_lp, row_tok = log_probs.topk(min(K + 1, V), dim=1)
         W = row_lp.shape[1]
         cand = (scores.view(A * Kc, 1) + row_lp.double().cpu()).view(A, Kc * W)
         top_scores, top_index = cand.topk(min(width, Kc * W), dim=1)  # (A, C), best first

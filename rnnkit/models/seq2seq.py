@@ -16,16 +16,40 @@ same step either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import rnnkit.nn as rnn
 
-from ._common import at_least_float32, log_softmax
+from ..nn._step_matmul import StepMatmul
+from ._common import at_least_float32
 
 LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
 ATTENTION = ("dot", "general", "additive", "none")
+
+
+class DecoderState(NamedTuple):
+    """What :class:`Seq2Seq` carries between decoding steps; N decoding rows read G sources.
+
+    dec_state: the decoder's recurrent state, (L, N, H) or an (h, c) pair of them.
+    memory, mask, projected: the encoder outputs (G, S, H), the source mask (G, S) and the
+        attention's projected keys (``None`` without attention), kept once per source.
+    feed: the previous attentional state (N, H) with input feeding, else ``None``.
+    sources: (N,) the memory row each decoding row reads.
+    generator: the output layer used for this decoding run (see ``_decoding_generator``).
+    """
+
+    dec_state: torch.Tensor | tuple
+    memory: torch.Tensor
+    mask: torch.Tensor
+    feed: torch.Tensor | None
+    projected: torch.Tensor | None
+    sources: torch.Tensor
+    generator: Callable[[torch.Tensor], torch.Tensor]
 
 
 class Seq2Seq(nn.Module):
@@ -151,29 +175,42 @@ class Seq2Seq(nn.Module):
     # -- decoding protocol ------------------------------------------------------------------------
 
     def init_decoder_state(self, src, src_lengths):
-        """``(decoder state, memory, mask, feed, projected keys, memory row of each row)``; feed and
-        projected keys are ``None`` without attention (feed also without input feeding)."""
+        """A :class:`DecoderState` for the B sources, one decoding row each."""
         memory, mask, dec_state = self.encode(src, src_lengths)
         projected = None if self.attention is None else self.attention.project_keys(memory)
-        return dec_state, memory, mask, self._initial_feed(memory), projected, torch.arange(src.shape[0])
+        return DecoderState(dec_state, memory, mask, self._initial_feed(memory), projected,
+                            torch.arange(src.shape[0]), self._decoding_generator(src.shape[0]))
+
+    def _decoding_generator(self, rows: int):
+        """The generator for a decoding run: its weight packed once for oneDNN (the largest product
+        of each step, 1.6-2x faster packed) when no gradient is wanted, else the module itself."""
+        weight, bias = self.generator.weight, self.generator.bias
+        if torch.is_grad_enabled() and weight.requires_grad:
+            return self.generator
+        product = StepMatmul(weight.detach(), rows, None if bias is None else bias.detach())
+        return product if product.uses_onednn else self.generator
 
     def decode_step(self, tokens, state):
-        dec_state, memory, mask, feed, projected, sources = state
-        out, dec_state, feed, weights = self._step(tokens, dec_state, memory, mask, feed, projected, sources)
-        return log_softmax(self.generator(out)), (dec_state, memory, mask, feed, projected, sources), weights
+        out, dec_state, feed, weights = self._step(tokens, state.dec_state, state.memory, state.mask, state.feed,
+                                                   state.projected, state.sources)
+        logits = at_least_float32(state.generator(out))
+        # in place when nothing needs the logits' graph: one (N, V) buffer less per step
+        log_probs = F.log_softmax(logits, -1) if logits.requires_grad else torch.log_softmax(logits, -1, out=logits)
+        return log_probs, state._replace(dec_state=dec_state, feed=feed), weights
 
     def reorder_state(self, state, index):
-        dec_state, memory, mask, feed, projected, sources = state
-        dec_state = tuple(s.index_select(1, index) for s in dec_state) if isinstance(dec_state, tuple) \
-            else dec_state.index_select(1, index)
-        feed = None if feed is None else feed.index_select(0, index)
+        dec_state = tuple(s.index_select(1, index) for s in state.dec_state) if isinstance(state.dec_state, tuple) \
+            else state.dec_state.index_select(1, index)
+        feed = None if state.feed is None else state.feed.index_select(0, index)
+        memory, mask, projected = state.memory, state.mask, state.projected
         # The memory (source x hidden per source) is not copied per row: rows point into it. Only
         # when some source is no longer read (a finished one) is it compacted to the rows in use.
-        sources = sources[index.cpu()]
+        sources = state.sources[index.cpu()]
         used = torch.unique(sources)
         if used.numel() < memory.shape[0]:
             keep = used.to(memory.device)
             memory, mask = memory.index_select(0, keep), mask.index_select(0, keep)
             projected = None if projected is None else projected.index_select(0, keep)
             sources = torch.searchsorted(used, sources)
-        return dec_state, memory, mask, feed, projected, sources
+        return state._replace(dec_state=dec_state, memory=memory, mask=mask, feed=feed, projected=projected,
+                              sources=sources)

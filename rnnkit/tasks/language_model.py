@@ -28,10 +28,11 @@ from ..train.trainer import seed_everything
 MODEL_TYPE = "lm"
 EVAL_BATCH = 16
 
-def recipe_configs(out: str, cell: str = "lstm", level: str = "char", **train) -> tuple:
-    """``(ModelConfig, LMConfig, TrainConfig)`` of :data:`RECIPE`; ``train`` sets other training fields."""
+def recipe_configs(out: str, cell: str = "lstm", level: str = "char", recipe: dict = RECIPE, **train) -> tuple:
+    """``(ModelConfig, LMConfig, TrainConfig)`` of ``recipe`` (:data:`RECIPE` unless given);
+    ``train`` sets other training fields."""
     def pick(cls):
-        return {f.name: RECIPE[f.name] for f in dataclasses.fields(cls) if f.name in RECIPE}
+        return {f.name: recipe[f.name] for f in dataclasses.fields(cls) if f.name in recipe}
 
     return (ModelConfig(cell=cell, **pick(ModelConfig)), LMConfig(level=level, **pick(LMConfig)),
             TrainConfig(out=out, **{**pick(TrainConfig), **train}))

@@ -104,3 +104,25 @@ def test_batched_beam_search_equals_each_source_alone():
         for a, b in zip(alone, batched[i]):
             assert a.tokens == b.tokens and a.score == pytest.approx(b.score)
             torch.testing.assert_close(a.attention, b.attention[:, : lengths[i]])
+
+
+def test_decoding_without_gradient_packs_the_generator_and_matches_the_module():
+    """Under no_grad the generator's weight is packed for oneDNN and the log-softmax runs in place;
+    the log-probabilities equal the plain module's (computed with gradients enabled)."""
+    from rnnkit.nn._step_matmul import _ONEDNN, StepMatmul
+
+    torch.manual_seed(0)
+    model = Seq2Seq(30, 500, embedding_size=16, hidden_size=32, attention="general").eval()
+    src, lengths = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]]), torch.tensor([4, 2])
+    tokens = torch.tensor([2, 2])
+    reference, _, _ = model.decode_step(tokens, model.init_decoder_state(src, lengths))
+    assert reference.requires_grad
+    with torch.no_grad():
+        state = model.init_decoder_state(src, lengths)
+        assert isinstance(state.generator, StepMatmul) == _ONEDNN
+        for index in (None, torch.tensor([0, 0, 1, 1, 1])):  # also after a beam-like reorder
+            rows = state if index is None else model.reorder_state(state, index)
+            log_probs, _, _ = model.decode_step(tokens if index is None else tokens[index], rows)
+            expected = reference if index is None else reference[index]
+            torch.testing.assert_close(log_probs, expected.detach(), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(len(log_probs)))
