@@ -11,6 +11,7 @@
    with length.
 
     python benchmarks/bench_seq2seq.py [--dates-minutes 5] [--en-es-minutes 15] [--skip-en-es]
+                                        [--score-only]   # re-score the checkpoints in --work, no training
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from rnnkit.text.dates import date_pairs
 from rnnkit.train.trainer import Trainer
 
 
-def train(pairs, model_cfg, s2s, out, minutes, batch_size, lr, eval_every, **extra):
+def train(pairs, model_cfg, s2s, out, minutes, batch_size, lr, eval_every, score_only=False, **extra):
+    """Trains into ``out``; with ``score_only`` keeps the checkpoint already there (best
+    validation read back, no training time)."""
+    if score_only:
+        return json.loads((Path(out) / "checkpoint.json").read_text())["metrics"], None
     cfg = TrainConfig(out=str(out), epochs=1000, batch_size=batch_size, lr=lr, max_minutes=minutes,
                       eval_every=eval_every, patience=0, seed=0, **extra)
     task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, cfg)
@@ -39,7 +44,7 @@ def train(pairs, model_cfg, s2s, out, minutes, batch_size, lr, eval_every, **ext
     return best, time.perf_counter() - start
 
 
-def dates(minutes, work):
+def dates(minutes, work, score_only=False):
     train_pairs = date_pairs(DATES_TRAIN, seed=1)
     seen = {s for s, _ in train_pairs}
     valid = date_pairs(DATES_VALID, seed=2, exclude=seen)
@@ -48,28 +53,28 @@ def dates(minutes, work):
     s2s = Seq2SeqConfig(attention="general", level="char", lowercase=False, max_src_len=40, max_tgt_len=12,
                         min_freq=1)
     best, seconds = train({"train": train_pairs, "validation": valid}, model, s2s, work / "dates", minutes, 64, 3e-3,
-                          300)
+                          300, score_only)
     result = Translator.load(work / "dates").evaluate(test, beams=(1, 5), buckets=(12, 20))
     for name, r in result.items():
         print(f"dates {name:7s} exact match {r['exact_match']:.4f} on {len(test)} held-out dates "
-              f"({seconds / 60:.1f} min of training)", flush=True)
+              f"({minutes:g} min of training)", flush=True)
     ok = result["greedy"]["exact_match"] >= 0.99
     print(f"dates target (>= 99 % within {minutes:g} min): {'met' if ok else 'NOT met'}")
     return {"minutes": minutes, "train_seconds": seconds, "best_validation": best, "test": result}
 
 
-def en_es(minutes, work, limit):
+def en_es(minutes, work, limit, score_only=False, max_len=60):
     splits = corpora.load("en-es")
     test = splits["test"][:limit] if limit else splits["test"]
     rows = {}
     for attention in ("general", "none"):
         model = ModelConfig(cell="lstm", embedding_size=128, hidden_size=256, num_layers=1, dropout=0.2,
                             bidirectional=True)
-        s2s = Seq2SeqConfig(attention=attention, input_feeding=False, level="word", lowercase=True, max_src_len=60,
-                            max_tgt_len=60, min_freq=3, max_vocab=12000, label_smoothing=0.1)
+        s2s = Seq2SeqConfig(attention=attention, input_feeding=False, level="word", lowercase=True, max_src_len=max_len,
+                            max_tgt_len=max_len, min_freq=3, max_vocab=12000, label_smoothing=0.1)
         best, seconds = train(splits, model, s2s, work / f"en-es-{attention}", minutes, 64, 3e-3, None,
-                              schedule="linear", warmup_steps=200, precision="auto")
-        print(f"en-es attention={attention}: {seconds / 60:.1f} min of training, best validation loss "
+                              score_only, schedule="linear", warmup_steps=200, precision="auto")
+        print(f"en-es attention={attention}: {minutes:g} min of training, best validation loss "
               f"{best['loss']:.4f}", flush=True)
         rows[attention] = Translator.load(work / f"en-es-{attention}").evaluate(test, beams=(1, 5))
         for name, r in rows[attention].items():
@@ -91,15 +96,22 @@ def main():
     ap.add_argument("--en-es-minutes", type=float, default=15.0)
     ap.add_argument("--en-es-limit", type=int, default=0, help="score only the first N test pairs")
     ap.add_argument("--skip-en-es", action="store_true")
+    ap.add_argument("--skip-dates", action="store_true")
+    ap.add_argument("--en-es-max-len", type=int, default=60, help="en-es source and target limit, in tokens")
+    ap.add_argument("--score-only", action="store_true", help="score the checkpoints already in --work")
     ap.add_argument("--work", default="runs/bench_seq2seq")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_seq2seq.json"))
     args = ap.parse_args()
     torch.set_num_threads(2)
     work = Path(args.work)
     report = {"benchmark": "bench_seq2seq", "torch": torch.__version__, "threads": 2,
-              "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "dates": dates(args.dates_minutes, work)}
+              "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "score_only": args.score_only,
+              "en_es_max_len": args.en_es_max_len}
+    if not args.skip_dates:
+        report["dates"] = dates(args.dates_minutes, work, args.score_only)
     if not args.skip_en_es:
-        report["en_es"] = en_es(args.en_es_minutes, work, args.en_es_limit)
+        report["en_es"] = en_es(args.en_es_minutes, work, args.en_es_limit, args.score_only,
+                                args.en_es_max_len)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, default=str))

@@ -260,3 +260,14 @@ def test_demo_runs_the_demo_recipe_end_to_end(tmp_path, capsys):
     saved = json.loads((out / "checkpoint.json").read_text())
     assert saved["model"]["hidden_size"] == LM_DEMO_RECIPE["hidden_size"]
     assert saved["train"]["lr"] == LM_DEMO_RECIPE["lr"]
+
+
+def test_references_are_scored_whole(s2s_checkpoint):
+    """BLEU and exact match compare with the whole reference, even past the model's max_tgt_len."""
+    from rnnkit.tasks.translation import Translator
+
+    out, _ = s2s_checkpoint
+    translator = Translator.load(out)
+    n = translator.encoder.cfg.max_tgt_len + 5
+    ref = translator.reference(" ".join(["uno", "dos"] * n)).split()
+    assert ref == ["uno", "dos"] * n

@@ -174,8 +174,10 @@ class Translator:
         return cls(model, encoder)
 
     def reference(self, text: str) -> str:
-        """A target text as the model can produce it (tokenized, normalised, truncated)."""
-        return self.encoder.tgt.text(self.encoder.tgt.ids(text)[: self.encoder.cfg.max_tgt_len])
+        """A target text normalised as the model writes (tokenized, lowercased if the model is,
+        unknown words as <unk>), whole: a reference longer than ``max_tgt_len`` is not cut, so
+        scores count what the model cannot produce."""
+        return self.encoder.tgt.text(self.encoder.tgt.ids(text))
 
     @torch.no_grad()
     def translate(self, sources, beam: int = 1, n_best: int = 1, max_len: int | None = None,
