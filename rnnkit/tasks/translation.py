@@ -174,10 +174,11 @@ class Translator:
         return cls(model, encoder)
 
     def reference(self, text: str) -> str:
-        """A target text normalised as the model writes (tokenized, lowercased if the model is,
-        unknown words as <unk>), whole: a reference longer than ``max_tgt_len`` is not cut, so
-        scores count what the model cannot produce."""
-        return self.encoder.tgt.text(self.encoder.tgt.ids(text))
+        """A target text in the form the model writes (tokenized and lowercased as the model is,
+        then detokenized), otherwise whole: words outside the vocabulary are kept and nothing is
+        cut at ``max_tgt_len``, so scores count what the model cannot produce."""
+        tokenizer = self.encoder.tgt.tokenizer
+        return tokenizer.detokenize(tokenizer.tokenize(text))
 
     @torch.no_grad()
     def translate(self, sources, beam: int = 1, n_best: int = 1, max_len: int | None = None,
