@@ -44,6 +44,10 @@ def train(pairs, model_cfg, s2s, out, minutes, batch_size, lr, eval_every, score
     return best, time.perf_counter() - start
 
 
+def _trained(minutes, seconds):
+    return f"{minutes:g} min of training" if seconds is None else f"{seconds / 60:.1f} min of training"
+
+
 def dates(minutes, work, score_only=False):
     train_pairs = date_pairs(DATES_TRAIN, seed=1)
     seen = {s for s, _ in train_pairs}
@@ -57,7 +61,7 @@ def dates(minutes, work, score_only=False):
     result = Translator.load(work / "dates").evaluate(test, beams=(1, 5), buckets=(12, 20))
     for name, r in result.items():
         print(f"dates {name:7s} exact match {r['exact_match']:.4f} on {len(test)} held-out dates "
-              f"({minutes:g} min of training)", flush=True)
+              f"({_trained(minutes, seconds)})", flush=True)
     ok = result["greedy"]["exact_match"] >= 0.99
     print(f"dates target (>= 99 % within {minutes:g} min): {'met' if ok else 'NOT met'}")
     return {"minutes": minutes, "train_seconds": seconds, "best_validation": best, "test": result}
@@ -74,7 +78,7 @@ def en_es(minutes, work, limit, score_only=False, max_len=60):
                             max_tgt_len=max_len, min_freq=3, max_vocab=12000, label_smoothing=0.1)
         best, seconds = train(splits, model, s2s, work / f"en-es-{attention}", minutes, 64, 3e-3, None,
                               score_only, schedule="linear", warmup_steps=200, precision="auto")
-        print(f"en-es attention={attention}: {minutes:g} min of training, best validation loss "
+        print(f"en-es attention={attention}: {_trained(minutes, seconds)}, best validation loss "
               f"{best['loss']:.4f}", flush=True)
         rows[attention] = Translator.load(work / f"en-es-{attention}").evaluate(test, beams=(1, 5))
         for name, r in rows[attention].items():

@@ -109,7 +109,7 @@ class TrainConfig:
 # a cliff on this CPU (768 runs at half the speed); short windows and small batches give many
 # updates per second of compute; AdamW at 3e-3 (4e-3 to 8e-3 measured worse at this width), warmed
 # up briefly and decayed linearly to zero over the budget; no dropout (the model underfits in 10
-# minutes: 0.1 cost 0.025 nats); bfloat16 mixed precision where the hardware has it (1.6x the
+# minutes: 0.1 cost 0.025 nats); bfloat16 mixed precision where the hardware has it (1.5-1.8x the
 # tokens/s of float32 on an AVX-512 BF16 CPU).
 # `rnnkit train lm` and `rnnkit demo` default to it.
 LM_RECIPE = {"embedding_size": 64, "hidden_size": 640, "num_layers": 1, "dropout": 0.0, "bptt": 64,
