@@ -26,7 +26,7 @@ from torch import nn
 import rnnkit.nn as rnn
 
 from ..nn._step_matmul import StepMatmul
-from ._common import at_least_float32
+from ._common import at_least_float32, log_softmax
 
 LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
 ATTENTION = ("dot", "general", "additive", "none")
@@ -193,9 +193,7 @@ class Seq2Seq(nn.Module):
     def decode_step(self, tokens, state):
         out, dec_state, feed, weights = self._step(tokens, state.dec_state, state.memory, state.mask, state.feed,
                                                    state.projected, state.sources)
-        logits = at_least_float32(state.generator(out))
-        # in place when nothing needs the logits' graph: one (N, V) buffer less per step
-        log_probs = F.log_softmax(logits, -1) if logits.requires_grad else torch.log_softmax(logits, -1, out=logits)
+        log_probs = log_softmax(state.generator(out), inplace=True)
         return log_probs, state._replace(dec_state=dec_state, feed=feed), weights
 
     def reorder_state(self, state, index):
