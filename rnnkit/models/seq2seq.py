@@ -20,13 +20,12 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import rnnkit.nn as rnn
 
 from ..nn._step_matmul import StepMatmul
-from ._common import at_least_float32, log_softmax
+from ._common import log_softmax
 
 LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
 ATTENTION = ("dot", "general", "additive", "none")
@@ -167,9 +166,11 @@ class Seq2Seq(nn.Module):
         """Mean cross-entropy over real target tokens (padding ignored); also returns their count.
         The generator, the largest product, runs on the real tokens only."""
         real = tgt_out != self.pad_id
-        out = self.decoder_outputs(src, src_lengths, tgt_in)[real]  # (N, H)
-        logits = at_least_float32(self.generator(self.dropout(out)))
-        loss = F.cross_entropy(logits, tgt_out[real], label_smoothing=label_smoothing)
+        out = self.dropout(self.decoder_outputs(src, src_lengths, tgt_in)[real])  # (N, H)
+        # generator + cross-entropy fused chunk by chunk: 1.9x faster than the two modules on
+        # this CPU at 2,000 tokens x 10,000 words (see rnnkit/nn/_linear_cross_entropy.py)
+        loss = rnn.linear_cross_entropy(out, self.generator.weight, self.generator.bias, tgt_out[real],
+                                        label_smoothing)
         return loss, out.shape[0]
 
     # -- decoding protocol ------------------------------------------------------------------------

@@ -12,9 +12,11 @@ import torch.nn as _torch_nn
 from .attention import Attention
 from .backend import BACKENDS
 from .cells import GRUCell, LSTMCell, RNNCell
+from ._linear_cross_entropy import linear_cross_entropy
 from .recurrent import GRU, LSTM, RNN, RNNBase
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell", "Attention", "BACKENDS"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell", "Attention", "BACKENDS",
+           "linear_cross_entropy"]
 
 
 def __getattr__(name: str):

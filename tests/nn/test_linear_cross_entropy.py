@@ -1,0 +1,77 @@
+"""linear_cross_entropy equals F.cross_entropy(F.linear(...)) in value and gradients: exactly in
+float64 (any chunking, with and without bias or smoothing), within bfloat16 rounding under
+autocast, and computes no gradient where none is wanted."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import rnnkit.nn as rnn
+
+
+def _inputs(n=23, h=7, v=13, bias=True, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(n, h, generator=g, dtype=dtype, requires_grad=True)
+    weight = torch.randn(v, h, generator=g, dtype=dtype, requires_grad=True)
+    b = torch.randn(v, generator=g, dtype=dtype, requires_grad=True) if bias else None
+    target = torch.randint(0, v, (n,), generator=g)
+    return hidden, weight, b, target
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 5, 23, 100, None])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("bias", [True, False])
+def test_equals_linear_then_cross_entropy_in_float64(chunk_rows, smoothing, bias):
+    hidden, weight, b, target = _inputs(bias=bias)
+    params = [hidden, weight] + ([b] if bias else [])
+    loss = rnn.linear_cross_entropy(hidden, weight, b, target, smoothing, chunk_rows=chunk_rows)
+    ref = F.cross_entropy(F.linear(hidden, weight, b), target, label_smoothing=smoothing)
+    assert loss.dtype == torch.float64
+    torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
+    for got, want in zip(torch.autograd.grad(2.5 * loss, params), torch.autograd.grad(2.5 * ref, params)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_gradcheck():
+    hidden, weight, b, target = _inputs(n=6, h=3, v=5)
+    assert torch.autograd.gradcheck(lambda h, w, bb: rnn.linear_cross_entropy(h, w, bb, target, 0.2, chunk_rows=4),
+                                    (hidden, weight, b))
+
+
+def test_under_bfloat16_autocast_matches_the_unfused_modules():
+    hidden, weight, b, target = _inputs(n=300, h=32, v=1000, dtype=torch.float32)
+    params = [hidden, weight, b]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = rnn.linear_cross_entropy(hidden, weight, b, target, 0.1, chunk_rows=64)
+        ref = F.cross_entropy(F.linear(hidden, weight, b).float(), target, label_smoothing=0.1)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, ref, rtol=1e-4, atol=1e-4)  # the same bfloat16 logits either way
+    for got, want in zip(torch.autograd.grad(loss, params), torch.autograd.grad(ref, params)):
+        assert got.dtype == want.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=2e-2, atol=2e-4)
+
+
+def test_no_gradient_work_when_none_is_wanted():
+    hidden, weight, b, target = _inputs()
+    ref = F.cross_entropy(F.linear(hidden, weight, b), target)
+    with torch.no_grad():
+        loss = rnn.linear_cross_entropy(hidden, weight, b, target)
+    assert loss.grad_fn is None
+    torch.testing.assert_close(loss, ref.detach())
+    # only the weight wants a gradient: the others get none, the weight's is right
+    loss = rnn.linear_cross_entropy(hidden.detach(), weight, None, target)
+    (grad,) = torch.autograd.grad(loss, weight)
+    (want,) = torch.autograd.grad(F.cross_entropy(F.linear(hidden.detach(), weight), target), weight)
+    torch.testing.assert_close(grad, want)
+
+
+@pytest.mark.parametrize("args,match", [
+    (dict(hidden=torch.zeros(4, 3), target=torch.zeros(5, dtype=torch.long)), "need hidden"),
+    (dict(hidden=torch.zeros(0, 3), target=torch.zeros(0, dtype=torch.long)), "no rows"),
+    (dict(label_smoothing=1.5), "label_smoothing"),
+])
+def test_bad_input_names_the_problem(args, match):
+    kwargs = dict(hidden=torch.zeros(4, 3), weight=torch.zeros(5, 3), bias=None,
+                  target=torch.zeros(4, dtype=torch.long), label_smoothing=0.0) | args
+    with pytest.raises(ValueError, match=match):
+        rnn.linear_cross_entropy(**kwargs)
