@@ -25,6 +25,7 @@ import torch
 
 from rnnkit.cli import DATES_TEST, DATES_TRAIN, DATES_VALID
 from rnnkit.config import ModelConfig, Seq2SeqConfig, TrainConfig
+from rnnkit.tasks.bleu import bootstrap_interval, corpus_bleu
 from rnnkit.tasks.translation import TranslationTask, Translator
 from rnnkit.text import corpora
 from rnnkit.text.dates import date_pairs
@@ -32,10 +33,12 @@ from rnnkit.train.trainer import Trainer
 
 
 def train(pairs, model_cfg, s2s, out, minutes, batch_size, lr, eval_every, score_only=False, **extra):
-    """Trains into ``out``; with ``score_only`` keeps the checkpoint already there (best
-    validation read back, no training time)."""
+    """Trains into ``out``; with ``score_only`` keeps the checkpoint already there. Returns the best
+    validation metrics and the training seconds (read back from metrics.jsonl when scoring only)."""
     if score_only:
-        return json.loads((Path(out) / "checkpoint.json").read_text())["metrics"], None
+        log = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+        seconds = max((r["seconds"] for r in log if "seconds" in r), default=None)
+        return json.loads((Path(out) / "checkpoint.json").read_text())["metrics"], seconds
     cfg = TrainConfig(out=str(out), epochs=1000, batch_size=batch_size, lr=lr, max_minutes=minutes,
                       eval_every=eval_every, patience=0, seed=0, **extra)
     task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, cfg)
@@ -70,7 +73,7 @@ def dates(minutes, work, score_only=False):
 def en_es(minutes, work, limit, score_only=False, max_len=60):
     splits = corpora.load("en-es")
     test = splits["test"][:limit] if limit else splits["test"]
-    rows = {}
+    rows, stats = {}, {}
     for attention in ("general", "none"):
         model = ModelConfig(cell="lstm", embedding_size=128, hidden_size=256, num_layers=1, dropout=0.2,
                             bidirectional=True)
@@ -80,7 +83,8 @@ def en_es(minutes, work, limit, score_only=False, max_len=60):
                               score_only, schedule="linear", warmup_steps=200, precision="auto")
         print(f"en-es attention={attention}: {_trained(minutes, seconds)}, best validation loss "
               f"{best['loss']:.4f}", flush=True)
-        rows[attention] = Translator.load(work / f"en-es-{attention}").evaluate(test, beams=(1, 5))
+        rows[attention], stats[attention] = Translator.load(work / f"en-es-{attention}").evaluate(
+            test, beams=(1, 5), return_stats=True)
         for name, r in rows[attention].items():
             buckets = "  ".join(f"{k}: {v['bleu']:.2f}" for k, v in r["by_length"].items())
             print(f"en-es attention={attention:7s} {name:7s} BLEU {r['bleu']:6.2f}   by source length: {buckets}",
@@ -91,7 +95,29 @@ def en_es(minutes, work, limit, score_only=False, max_len=60):
           f"attention >= none + 5 BLEU (beam 5): "
           f"{'met' if att['beam5']['bleu'] >= none['beam5']['bleu'] + 5 else 'NOT met'}")
     print("attention's gain (beam 5 BLEU) by source length: " + "  ".join(f"{k}: {v:+.2f}" for k, v in gain.items()))
-    return {"minutes": minutes, "test_pairs": len(test), "results": rows, "attention_gain_by_length": gain}
+    intervals = gain_intervals(stats["general"]["beam5"], stats["none"]["beam5"], stats["general"]["source_lengths"],
+                               list(gain))
+    return {"minutes": minutes, "test_pairs": len(test), "results": rows, "attention_gain_by_length": gain,
+            "gain_intervals_95": intervals}
+
+
+def gain_intervals(att, none, lengths, buckets, resamples=1000):
+    """95 % paired-bootstrap intervals of attention's gain in each length bucket, and of the change
+    in gain from each bucket to the next (the sentences of one bucket are resampled together for
+    both models; different buckets independently)."""
+    edges = [0, *(int(b.split("-")[1]) for b in buckets[:-1]), 10**9]
+    rows = [[i for i, n in enumerate(lengths) if lo < n <= hi] for lo, hi in zip(edges, edges[1:])]
+    groups = [[att[r], none[r]] for r in rows]
+    gain = lambda g: corpus_bleu(g[0]) - corpus_bleu(g[1])  # noqa: E731
+    out = {"gain": {}, "change": {}}
+    for name, group in zip(buckets, groups):
+        out["gain"][name] = bootstrap_interval(lambda s: gain(s[0]), [group], resamples)
+    for (a, ga), (b, gb) in zip(zip(buckets, groups), zip(buckets[1:], groups[1:])):
+        out["change"][f"{a} -> {b}"] = bootstrap_interval(lambda s: gain(s[1]) - gain(s[0]), [ga, gb], resamples)
+    print("95 % intervals (paired bootstrap, 1,000 resamples): gain " + "  ".join(
+        f"{k}: [{lo:+.1f}, {hi:+.1f}]" for k, (lo, hi) in out["gain"].items()) + ";  change of gain " + "  ".join(
+        f"{k}: [{lo:+.1f}, {hi:+.1f}]" for k, (lo, hi) in out["change"].items()), flush=True)
+    return out
 
 
 def main():

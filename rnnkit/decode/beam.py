@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ._topk import row_topk
 from .search import Hypothesis
 
 
@@ -31,6 +32,15 @@ def _banned_by_ngrams(history: list[int], n: int) -> set[int]:
         return set(history)
     suffix = history[len(history) - n + 1 :]
     return {history[i + n - 1] for i in range(len(history) - n + 1) if history[i : i + n - 1] == suffix}
+
+
+def _attention_path(attn_steps, parents, step: int, row: int) -> torch.Tensor:
+    """The (step + 1, S) attention of the hypothesis whose last token was chosen at ``step`` from
+    decoding row ``row``, following the back-pointers to the first step."""
+    rows = [row]
+    for t in range(step - 1, -1, -1):
+        rows.append(int(parents[t][rows[-1]]))
+    return torch.stack([attn_steps[t][r] for t, r in zip(range(step, -1, -1), rows)][::-1])
 
 
 @torch.no_grad()
@@ -82,8 +92,13 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
     alive = torch.arange(B)
     scores = torch.zeros(B, 1, dtype=torch.float64)  # (A, Kc)
     history = torch.zeros(B, 0, dtype=torch.long)  # (A*Kc, steps): tokens so far
-    attn_history: torch.Tensor | None = None  # (A*Kc, steps, S)
+    # Attention is kept as back-pointers, not copied along every step: attn_steps[t] holds step t's
+    # rows (R_t-1, S) and parents[t] maps each row kept after step t to the row it extends. A
+    # hypothesis' matrix is assembled only if it is returned (see _attention_path).
+    attn_steps: list[torch.Tensor] = []
+    parents: list[torch.Tensor] = []
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    traces: dict[int, tuple[int, int]] = {}  # id(hypothesis) -> (step, row) where its attention path ends
     n_finished = torch.zeros(B, dtype=torch.long)
     nth_best = torch.full((B,), float("-inf"), dtype=torch.float64)  # score of the n_best-th finished
     bound_scale = _penalty(max_len, length_penalty, penalty)
@@ -104,7 +119,7 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         # Select per row first instead of scoring all K * V continuations. A row's (K+2)-th best
         # token is never needed: K+1 better ones of the same row come first, and since only one of
         # them can be eos, K of them are live hypotheses, which fill the source's K places.
-        row_lp, row_tok = log_probs.topk(min(K + 1, V), dim=1)
+        row_lp, row_tok = row_topk(log_probs, min(K + 1, V))
         W = row_lp.shape[1]
         cand = (scores.view(A * Kc, 1) + row_lp.double().cpu()).view(A, Kc * W)
         top_scores, top_index = cand.topk(min(width, Kc * W), dim=1)  # (A, C), best first
@@ -124,16 +139,14 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         new_scores.view(-1)[slot] = top_scores[a_idx, c_idx]
         origin[slot], new_tokens[slot] = top_row[a_idx, c_idx], top_tok[a_idx, c_idx]
 
-        attn_cpu = None if attn is None else attn.float().cpu()
+        if attn is not None:
+            attn_steps.append(attn.float().cpu())
         length, touched = step + 1, set()
         for a, c in take_eos.nonzero().tolist():
             b, row, s = int(alive[a]), int(top_row[a, c]), float(top_scores[a, c])
-            att = None
-            if attn_cpu is not None:
-                att = attn_cpu[row : row + 1] if attn_history is None else torch.cat([attn_history[row],
-                                                                                      attn_cpu[row : row + 1]])
-            finished[b].append(Hypothesis(history[row].tolist(), s / _penalty(length, length_penalty, penalty), s,
-                                          att))
+            hyp = Hypothesis(history[row].tolist(), s / _penalty(length, length_penalty, penalty), s)
+            finished[b].append(hyp)
+            traces[id(hyp)] = (step, row)
             touched.add(b)
         for b in touched:
             finished[b].sort(key=lambda h: h.score, reverse=True)
@@ -153,10 +166,7 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         rows = (keep.unsqueeze(1) * K + torch.arange(K)).view(-1)
         origin, alive, scores = origin[rows], alive[keep], new_scores[keep]
         history = torch.cat([history.index_select(0, origin), new_tokens[rows].unsqueeze(1)], dim=1)
-        if attn_cpu is not None:
-            step_attn = attn_cpu.index_select(0, origin).unsqueeze(1)
-            attn_history = step_attn if attn_history is None else \
-                torch.cat([attn_history.index_select(0, origin), step_attn], dim=1)
+        parents.append(origin)
         state = model.reorder_state(state, origin.to(device))
         tokens = new_tokens[rows].to(device)
 
@@ -166,11 +176,15 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
             s = float(scores[a, k])
             if s > float("-inf"):
                 row = a * K + k
-                finished[b].append(Hypothesis(history[row].tolist(), s / _penalty(history.shape[1], length_penalty,
-                                                                                  penalty), s,
-                                              None if attn_history is None else attn_history[row].clone()))
+                hyp = Hypothesis(history[row].tolist(), s / _penalty(history.shape[1], length_penalty, penalty), s)
+                finished[b].append(hyp)
+                traces[id(hyp)] = (len(parents) - 1, int(parents[-1][row]))
     results = []
     for b in range(B):
         finished[b].sort(key=lambda h: h.score, reverse=True)
-        results.append(finished[b][:n_best])
+        best = finished[b][:n_best]
+        if attn_steps:
+            for h in best:
+                h.attention = _attention_path(attn_steps, parents, *traces[id(h)])
+        results.append(best)
     return results

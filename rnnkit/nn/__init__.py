@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch.nn as _torch_nn
 
+from ._linear_cross_entropy import linear_cross_entropy
 from .attention import Attention
 from .backend import BACKENDS
 from .cells import GRUCell, LSTMCell, RNNCell
-from ._linear_cross_entropy import linear_cross_entropy
 from .recurrent import GRU, LSTM, RNN, RNNBase
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell", "Attention", "BACKENDS",

@@ -35,12 +35,16 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch
         chunk_rows: rows per chunk (default: about 2**20 logits per chunk).
 
     Returns:
-        The scalar loss (float32; float64 for float64 inputs), differentiable with respect to ``hidden``, ``weight`` and ``bias``.
+        The scalar loss (float32; float64 for float64 inputs), differentiable with respect to
+        ``hidden``, ``weight`` and ``bias``.
     """
     if hidden.dim() != 2 or target.shape != hidden.shape[:1]:
         raise ValueError(f"need hidden (N, H) and target (N,); got {tuple(hidden.shape)} and {tuple(target.shape)}")
     if hidden.shape[0] == 0:
         raise ValueError("no rows to score: every target position is padding")
+    if int(target.min()) < 0 or int(target.max()) >= weight.shape[0]:
+        raise ValueError(f"target ids must lie in [0, {weight.shape[0]}) (the output layer's size); got "
+                         f"{int(target.min())}..{int(target.max())}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1]; got {label_smoothing}")
     device = hidden.device.type

@@ -22,6 +22,7 @@ from ..text.tokenize import make_tokenizer
 from ..text.vocab import Vocab
 from ..train.checkpoint import load_weights, read_meta
 from ..train.trainer import seed_everything
+from .bleu import corpus_bleu, sentence_stats
 
 MODEL_TYPE = "seq2seq"
 EVAL_DECODE = 200  # validation pairs decoded greedily at each evaluation
@@ -209,23 +210,25 @@ class Translator:
                                         h.attention) for h in hs])
         return out
 
-    def evaluate(self, pairs, beams=(1, 5), buckets=(10, 20, 40)) -> dict:
-        """Corpus BLEU (sacrebleu) and exact match for each beam size, overall and by source length."""
-        import sacrebleu
+    def evaluate(self, pairs, beams=(1, 5), buckets=(10, 20, 40), return_stats: bool = False):
+        """Corpus BLEU (sacrebleu) and exact match for each beam size, overall and by source length.
 
+        With ``return_stats`` also returns ``{"source_lengths": [...], "greedy"/"beam5"...: (n, 10)
+        per-sentence BLEU statistics}`` for intervals (see :mod:`rnnkit.tasks.bleu`)."""
         refs = [self.reference(t) for _, t in pairs]
         lengths = [len(s) for s in self.encoder.encode_sources([s for s, _ in pairs], warn=False)]
         edges = [0, *buckets, 10**9]
-        result = {}
+        result, stats = {}, {"source_lengths": lengths}
         for k in beams:
+            name = f"beam{k}" if k > 1 else "greedy"
             hyps = [h[0].text for h in self.translate([s for s, _ in pairs], beam=k, warn=False)]
-            entry = {"bleu": sacrebleu.corpus_bleu(hyps, [refs]).score,
+            stats[name] = sentence_stats(hyps, refs)
+            entry = {"bleu": corpus_bleu(stats[name]),
                      "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs), "by_length": {}}
             for lo, hi in zip(edges, edges[1:]):
                 idx = [i for i, n in enumerate(lengths) if lo < n <= hi]
                 if idx:
-                    name = f"{lo + 1}-{hi}" if hi < 10**9 else f">{lo}"
-                    entry["by_length"][name] = {"sentences": len(idx), "bleu": sacrebleu.corpus_bleu(
-                        [hyps[i] for i in idx], [[refs[i] for i in idx]]).score}
-            result[f"beam{k}" if k > 1 else "greedy"] = entry
-        return result
+                    bucket = f"{lo + 1}-{hi}" if hi < 10**9 else f">{lo}"
+                    entry["by_length"][bucket] = {"sentences": len(idx), "bleu": corpus_bleu(stats[name][idx])}
+            result[name] = entry
+        return (result, stats) if return_stats else result

@@ -126,3 +126,25 @@ def test_decoding_without_gradient_packs_the_generator_and_matches_the_module():
             expected = reference if index is None else reference[index]
             torch.testing.assert_close(log_probs, expected.detach(), rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(len(log_probs)))
+
+
+@pytest.mark.parametrize("max_len", [4, 12])  # 4: most hypotheses are cut at max_len, without eos
+def test_beam_attention_is_each_hypothesis_own_attention(max_len):
+    """Beam search keeps attention as back-pointers; each returned matrix must equal the attention
+    the model gives when fed that hypothesis' tokens alone."""
+    torch.manual_seed(1)
+    model = Seq2Seq(12, 9, embedding_size=6, hidden_size=8, attention="additive").double().eval()
+    src = torch.tensor([[4, 5, 6, 7, 8], [8, 9, 0, 0, 0], [5, 5, 5, 0, 0]])
+    lengths = torch.tensor([5, 2, 3])
+    hyps = beam_search(model, src, lengths, beam_size=4, max_len=max_len, n_best=3)
+    for b, per_source in enumerate(hyps):
+        for h in per_source:
+            state = model.init_decoder_state(src[b : b + 1], lengths[b : b + 1])
+            rows, token = [], model.bos_id
+            for next_token in h.tokens + [model.eos_id]:
+                _, state, attn = model.decode_step(torch.tensor([token]), state)
+                rows.append(attn[0])
+                token = next_token
+            steps = h.attention.shape[0]
+            assert steps in (len(h.tokens), len(h.tokens) + 1)
+            torch.testing.assert_close(h.attention, torch.stack(rows[:steps]).float())  # kept in float32

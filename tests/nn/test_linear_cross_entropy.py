@@ -69,6 +69,7 @@ def test_no_gradient_work_when_none_is_wanted():
     (dict(hidden=torch.zeros(4, 3), target=torch.zeros(5, dtype=torch.long)), "need hidden"),
     (dict(hidden=torch.zeros(0, 3), target=torch.zeros(0, dtype=torch.long)), "no rows"),
     (dict(label_smoothing=1.5), "label_smoothing"),
+    (dict(target=torch.tensor([0, 1, 5, 2])), r"target ids must lie in \[0, 5\)"),
 ])
 def test_bad_input_names_the_problem(args, match):
     kwargs = dict(hidden=torch.zeros(4, 3), weight=torch.zeros(5, 3), bias=None,
