@@ -95,24 +95,21 @@ def en_es(minutes, work, limit, score_only=False, max_len=60):
           f"attention >= none + 5 BLEU (beam 5): "
           f"{'met' if att['beam5']['bleu'] >= none['beam5']['bleu'] + 5 else 'NOT met'}")
     print("attention's gain (beam 5 BLEU) by source length: " + "  ".join(f"{k}: {v:+.2f}" for k, v in gain.items()))
-    intervals = gain_intervals(stats["general"]["beam5"], stats["none"]["beam5"], stats["general"]["source_lengths"],
-                               list(gain))
+    intervals = gain_intervals(stats["general"]["beam5"], stats["none"]["beam5"], stats["general"]["buckets"])
     return {"minutes": minutes, "test_pairs": len(test), "results": rows, "attention_gain_by_length": gain,
             "gain_intervals_95": intervals}
 
 
-def gain_intervals(att, none, lengths, buckets, resamples=1000):
+def gain_intervals(att, none, buckets, resamples=1000):
     """95 % paired-bootstrap intervals of attention's gain in each length bucket, and of the change
     in gain from each bucket to the next (the sentences of one bucket are resampled together for
     both models; different buckets independently)."""
-    edges = [0, *(int(b.split("-")[1]) for b in buckets[:-1]), 10**9]
-    rows = [[i for i, n in enumerate(lengths) if lo < n <= hi] for lo, hi in zip(edges, edges[1:])]
-    groups = [[att[r], none[r]] for r in rows]
+    names, groups = list(buckets), [[att[idx], none[idx]] for idx in buckets.values()]
     gain = lambda g: corpus_bleu(g[0]) - corpus_bleu(g[1])  # noqa: E731
     out = {"gain": {}, "change": {}}
-    for name, group in zip(buckets, groups):
+    for name, group in zip(names, groups):
         out["gain"][name] = bootstrap_interval(lambda s: gain(s[0]), [group], resamples)
-    for (a, ga), (b, gb) in zip(zip(buckets, groups), zip(buckets[1:], groups[1:])):
+    for (a, ga), (b, gb) in zip(zip(names, groups), zip(names[1:], groups[1:])):
         out["change"][f"{a} -> {b}"] = bootstrap_interval(lambda s: gain(s[1]) - gain(s[0]), [ga, gb], resamples)
     print("95 % intervals (paired bootstrap, 1,000 resamples): gain " + "  ".join(
         f"{k}: [{lo:+.1f}, {hi:+.1f}]" for k, (lo, hi) in out["gain"].items()) + ";  change of gain " + "  ".join(

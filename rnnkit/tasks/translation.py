@@ -213,22 +213,23 @@ class Translator:
     def evaluate(self, pairs, beams=(1, 5), buckets=(10, 20, 40), return_stats: bool = False):
         """Corpus BLEU (sacrebleu) and exact match for each beam size, overall and by source length.
 
-        With ``return_stats`` also returns ``{"source_lengths": [...], "greedy"/"beam5"...: (n, 10)
-        per-sentence BLEU statistics}`` for intervals (see :mod:`rnnkit.tasks.bleu`)."""
+        With ``return_stats`` also returns ``{"buckets": {name: sentence indices}, "greedy"/"beam5"...:
+        (n, 10) per-sentence BLEU statistics}`` for intervals (see :mod:`rnnkit.tasks.bleu`)."""
         refs = [self.reference(t) for _, t in pairs]
         lengths = [len(s) for s in self.encoder.encode_sources([s for s, _ in pairs], warn=False)]
         edges = [0, *buckets, 10**9]
-        result, stats = {}, {"source_lengths": lengths}
+        members = {}
+        for lo, hi in zip(edges, edges[1:]):
+            idx = [i for i, n in enumerate(lengths) if lo < n <= hi]
+            if idx:
+                members[f"{lo + 1}-{hi}" if hi < 10**9 else f">{lo}"] = idx
+        result, stats = {}, {"buckets": members}
         for k in beams:
             name = f"beam{k}" if k > 1 else "greedy"
             hyps = [h[0].text for h in self.translate([s for s, _ in pairs], beam=k, warn=False)]
             stats[name] = sentence_stats(hyps, refs)
-            entry = {"bleu": corpus_bleu(stats[name]),
-                     "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs), "by_length": {}}
-            for lo, hi in zip(edges, edges[1:]):
-                idx = [i for i, n in enumerate(lengths) if lo < n <= hi]
-                if idx:
-                    bucket = f"{lo + 1}-{hi}" if hi < 10**9 else f">{lo}"
-                    entry["by_length"][bucket] = {"sentences": len(idx), "bleu": corpus_bleu(stats[name][idx])}
-            result[name] = entry
+            result[name] = {"bleu": corpus_bleu(stats[name]),
+                            "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs),
+                            "by_length": {bucket: {"sentences": len(idx), "bleu": corpus_bleu(stats[name][idx])}
+                                          for bucket, idx in members.items()}}
         return (result, stats) if return_stats else result
