@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.cli import DATES_TEST, DATES_TRAIN, DATES_VALID
-from rnnkit.config import ModelConfig, Seq2SeqConfig, TrainConfig
+from rnnkit.config import SEQ2SEQ_RECIPES, ModelConfig, Seq2SeqConfig, TrainConfig, recipe_config
 from rnnkit.tasks.bleu import bootstrap_interval, corpus_bleu
 from rnnkit.tasks.translation import TranslationTask, Translator
 from rnnkit.text import corpora
@@ -32,15 +32,14 @@ from rnnkit.text.dates import date_pairs
 from rnnkit.train.trainer import Trainer
 
 
-def train(pairs, model_cfg, s2s, out, minutes, batch_size, lr, eval_every, score_only=False, **extra):
+def train(pairs, model_cfg, s2s, out, minutes, recipe, score_only=False):
     """Trains into ``out``; with ``score_only`` keeps the checkpoint already there. Returns the best
     validation metrics and the training seconds (read back from metrics.jsonl when scoring only)."""
     if score_only:
         log = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
         seconds = max((r["seconds"] for r in log if "seconds" in r), default=None)
         return json.loads((Path(out) / "checkpoint.json").read_text())["metrics"], seconds
-    cfg = TrainConfig(out=str(out), epochs=1000, batch_size=batch_size, lr=lr, max_minutes=minutes,
-                      eval_every=eval_every, patience=0, seed=0, **extra)
+    cfg = recipe_config(TrainConfig, recipe, out=str(out), epochs=1000, max_minutes=minutes, patience=0, seed=0)
     task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, cfg)
     start = time.perf_counter()
     best = Trainer(task, cfg, progress=False).fit()
@@ -56,11 +55,9 @@ def dates(minutes, work, score_only=False):
     seen = {s for s, _ in train_pairs}
     valid = date_pairs(DATES_VALID, seed=2, exclude=seen)
     test = date_pairs(DATES_TEST, seed=3, exclude=seen | {s for s, _ in valid})
-    model = ModelConfig(cell="gru", embedding_size=32, hidden_size=128, num_layers=1, dropout=0.0, bidirectional=True)
-    s2s = Seq2SeqConfig(attention="general", level="char", lowercase=False, max_src_len=40, max_tgt_len=12,
-                        min_freq=1)
-    best, seconds = train({"train": train_pairs, "validation": valid}, model, s2s, work / "dates", minutes, 64, 3e-3,
-                          300, score_only)
+    recipe = SEQ2SEQ_RECIPES["dates"]
+    best, seconds = train({"train": train_pairs, "validation": valid}, recipe_config(ModelConfig, recipe),
+                          recipe_config(Seq2SeqConfig, recipe), work / "dates", minutes, recipe, score_only)
     result = Translator.load(work / "dates").evaluate(test, beams=(1, 5), buckets=(12, 20))
     for name, r in result.items():
         print(f"dates {name:7s} exact match {r['exact_match']:.4f} on {len(test)} held-out dates "
@@ -75,12 +72,10 @@ def en_es(minutes, work, limit, score_only=False, max_len=60):
     test = splits["test"][:limit] if limit else splits["test"]
     rows, stats = {}, {}
     for attention in ("general", "none"):
-        model = ModelConfig(cell="lstm", embedding_size=128, hidden_size=256, num_layers=1, dropout=0.2,
-                            bidirectional=True)
-        s2s = Seq2SeqConfig(attention=attention, input_feeding=False, level="word", lowercase=True, max_src_len=max_len,
-                            max_tgt_len=max_len, min_freq=3, max_vocab=12000, label_smoothing=0.1)
-        best, seconds = train(splits, model, s2s, work / f"en-es-{attention}", minutes, 64, 3e-3, None,
-                              score_only, schedule="linear", warmup_steps=200, precision="auto")
+        recipe = SEQ2SEQ_RECIPES["en-es"]
+        s2s = recipe_config(Seq2SeqConfig, recipe, attention=attention, max_src_len=max_len, max_tgt_len=max_len)
+        best, seconds = train(splits, recipe_config(ModelConfig, recipe), s2s, work / f"en-es-{attention}", minutes,
+                              recipe, score_only)
         print(f"en-es attention={attention}: {_trained(minutes, seconds)}, best validation loss "
               f"{best['loss']:.4f}", flush=True)
         rows[attention], stats[attention] = Translator.load(work / f"en-es-{attention}").evaluate(

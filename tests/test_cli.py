@@ -1,5 +1,6 @@
 """The command line end to end, on generated data: train, eval, predict, and users' mistakes."""
 
+import json
 import random
 import subprocess
 import sys
@@ -272,3 +273,18 @@ def test_references_are_scored_whole(s2s_checkpoint):
     n = translator.encoder.cfg.max_tgt_len + 5
     ref = translator.reference(" ".join(["uno", "zzz"] * n)).split()
     assert ref == ["uno", "zzz"] * n
+
+
+def test_train_seq2seq_on_a_corpus_takes_its_recipe_unless_a_flag_is_given(tmp_path):
+    from rnnkit.config import SEQ2SEQ_RECIPES
+
+    out = tmp_path / "dates"
+    assert main(["train", "seq2seq", "--corpus", "dates", "--out", str(out), "--max-steps", "2",
+                 "--hidden-size", "64", "--quiet"]) == 0
+    meta = json.loads((out / "checkpoint.json").read_text())
+    recipe = SEQ2SEQ_RECIPES["dates"]
+    assert meta["model"]["cell"] == recipe["cell"] and meta["model"]["bidirectional"] is True
+    assert meta["model"]["embedding_size"] == recipe["embedding_size"]
+    assert meta["model"]["hidden_size"] == 64  # the flag given wins over the recipe
+    assert meta["seq2seq"]["level"] == "char" and meta["seq2seq"]["max_tgt_len"] == recipe["max_tgt_len"]
+    assert meta["train"]["lr"] == recipe["lr"] and meta["train"]["eval_every"] == recipe["eval_every"]

@@ -38,17 +38,15 @@ def _pairs(args, split: str | None = None) -> dict:
 
 
 def cmd_train_seq2seq(args) -> None:
-    from ..config import ModelConfig, Seq2SeqConfig, TrainConfig, config_from_args
+    from ..config import SEQ2SEQ_RECIPES, ModelConfig, Seq2SeqConfig, TrainConfig, config_from_args
     from ..tasks.translation import TranslationTask
     from ..train.trainer import Trainer
 
     pairs = _pairs(args)
-    overrides = {"level": "char", "lowercase": False, "max_src_len": 40, "max_tgt_len": 12} \
-        if args.corpus == "dates" else {}
-    s2s = config_from_args(Seq2SeqConfig, args, **{k: v for k, v in overrides.items()
-                                                   if getattr(args, k, None) is None})
-    model_cfg = config_from_args(ModelConfig, args)
-    train_cfg = config_from_args(TrainConfig, args, out=args.out or "runs/seq2seq")
+    recipe = SEQ2SEQ_RECIPES.get(args.corpus, {})  # a bundled corpus brings its measured recipe
+    s2s = config_from_args(Seq2SeqConfig, args, recipe)
+    model_cfg = config_from_args(ModelConfig, args, recipe)
+    train_cfg = config_from_args(TrainConfig, args, recipe, out=args.out or "runs/seq2seq")
     task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, train_cfg)
     print(f"{len(pairs['train'])} training and {len(pairs['validation'])} validation pairs, vocabularies "
           f"{len(task.encoder.src.vocab)} / {len(task.encoder.tgt.vocab)}, attention {s2s.attention}")
@@ -110,7 +108,9 @@ def register(sub, train, ev) -> None:
 
     ts = train.add_parser("seq2seq", help="train a sequence-to-sequence model with attention")
     ts.add_argument("--data", help="source<TAB>target lines (every 20th pair held out for validation)")
-    ts.add_argument("--corpus", choices=("en-es", "dates"), help="bundled verse pairs, or generated dates")
+    ts.add_argument("--corpus", choices=("en-es", "dates"),
+                    help="bundled verse pairs, or generated dates; each brings its measured recipe "
+                         "(rnnkit.config.SEQ2SEQ_RECIPES) as the default of every flag not given")
     add_train_flags(ts, (Seq2SeqConfig, TrainConfig, ModelConfig), skip=("pooling", "tie_weights"))
     ts.set_defaults(run=cmd_train_seq2seq)
 
