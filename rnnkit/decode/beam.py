@@ -92,9 +92,10 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
     alive = torch.arange(B)
     scores = torch.zeros(B, 1, dtype=torch.float64)  # (A, Kc)
     history = torch.zeros(B, 0, dtype=torch.long)  # (A*Kc, steps): tokens so far
-    # Attention is kept as back-pointers, not copied along every step: attn_steps[t] holds step t's
-    # rows (R_t-1, S) and parents[t] maps each row kept after step t to the row it extends. A
-    # hypothesis' matrix is assembled only if it is returned (see _attention_path).
+    # Attention is kept as back-pointers, not copied along every step: attn_steps[t] is the
+    # attention (rows, S) of the rows decoded at step t, and parents[t] maps each row kept after
+    # step t to the row of step t it extends. A hypothesis' matrix is assembled only if it is
+    # returned (see _attention_path).
     attn_steps: list[torch.Tensor] = []
     parents: list[torch.Tensor] = []
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
