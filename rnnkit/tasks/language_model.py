@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import LM_RECIPE as RECIPE
-from ..config import LMConfig, ModelConfig, TrainConfig
+from ..config import LMConfig, ModelConfig, TrainConfig, recipe_config
 from ..decode import beam_search, greedy_search, sample
 from ..models._common import at_least_float32
 from ..models.lm import RNNLanguageModel
@@ -31,11 +31,8 @@ EVAL_BATCH = 16
 def recipe_configs(out: str, cell: str = "lstm", level: str = "char", recipe: dict = RECIPE, **train) -> tuple:
     """``(ModelConfig, LMConfig, TrainConfig)`` of ``recipe`` (:data:`RECIPE` unless given);
     ``train`` sets other training fields."""
-    def pick(cls):
-        return {f.name: recipe[f.name] for f in dataclasses.fields(cls) if f.name in recipe}
-
-    return (ModelConfig(cell=cell, **pick(ModelConfig)), LMConfig(level=level, **pick(LMConfig)),
-            TrainConfig(out=out, **{**pick(TrainConfig), **train}))
+    return (recipe_config(ModelConfig, recipe, cell=cell), recipe_config(LMConfig, recipe, level=level),
+            recipe_config(TrainConfig, recipe, out=out, **train))
 
 
 class StreamEncoder:
