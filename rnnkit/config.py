@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -96,7 +97,11 @@ class TrainConfig:
     warmup_steps: int = _f(0, "steps over which the learning rate rises linearly from zero")
     eval_every: int | None = _f(None, "also evaluate (and checkpoint the best model) every N steps")
     checkpoint_every: int | None = _f(None, "save the resumable training state every N steps")
-    resume: bool = _f(False, "continue from the training state in --out")
+    resume: bool = _f(False, "continue the run saved in --out (its resume/ state) with the configs and data it "
+                      "started with; flags that would change the run are refused, except --epochs, --max-steps and "
+                      "--max-minutes, which may be raised to train longer")
+    overwrite: bool = _f(False, "replace the run --out holds; its files go once this run has saved its first "
+                         "checkpoint")
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)")
     precision: str = _f("float32", "bfloat16: mixed precision (torch.autocast) for the forward pass; weights, "
                         "optimiser and carried states stay float32; rnnkit's own recurrences stay float32. "
@@ -154,12 +159,22 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls, skip: tupl
         kind = hints[f.name]
         if typing.get_origin(kind) in (typing.Union, types.UnionType):
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        default = defaults.get(f.name)  # None: the dataclass default applies
+        # The parsed value stays None when the flag is not given, so that a command can tell a
+        # flag given from a default (--resume takes what is not given from the checkpoint); the
+        # command's own default (``defaults``) is applied by config_from_args and shown here.
+        default = defaults.get(f.name, f.default)
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"])
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{f.metadata['help']} (default: {'yes' if default else 'no'})")
             continue
-        parser.add_argument(flag, type=_checked(kind, f.name), default=default, choices=f.metadata.get("choices"),
-                            help=f"{f.metadata['help']} (default: {f.default if default is None else default})")
+        parser.add_argument(flag, type=_checked(kind, f.name), default=None, choices=f.metadata.get("choices"),
+                            help=f"{f.metadata['help']} (default: {default})")
+
+
+# Numeric fields that may be 0 (each one's help says what 0 means); every other one must be positive.
+_MAY_BE_ZERO = ("seed", "weight_decay", "clip", "patience", "dropout", "threads", "warmup_steps", "label_smoothing")
+# Probabilities of dropping a unit / shares of the target mass moved: 1 would leave nothing to learn from.
+_BELOW_ONE = ("dropout", "label_smoothing")
 
 
 def _checked(kind, name):
@@ -168,11 +183,17 @@ def _checked(kind, name):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-        if kind in (int, float) and value <= 0 and name not in ("seed", "weight_decay", "clip", "patience",
-                                                                "dropout", "threads", "lr_decay", "warmup_steps",
-                                                                "label_smoothing"):
+        if kind is float and not math.isfinite(value):  # float() takes 'nan' and 'inf'; no setting means them
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if kind not in (int, float):
+            return value
+        if name in _BELOW_ONE and not 0 <= value < 1:
+            raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text!r}")
+        if name == "lr_decay" and value < 1:  # a divisor below 1 would raise the rate on a plateau
+            raise argparse.ArgumentTypeError(f"must be >= 1 (1 = off), got {text!r}")
+        if value <= 0 and name not in _MAY_BE_ZERO:
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-        if kind in (int, float) and value < 0:
+        if value < 0:
             raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
         return value
 

@@ -3,22 +3,23 @@
     rnnkit demo [--minutes 3] [--out runs/demo]        character-level LSTM on the bundled Shakespeare
     rnnkit compare [--length 50] [--train-steps 600] [--cells gru,lstm,rnn] [--out runs/compare]
     rnnkit train lm (--corpus shakespeare | --data FILE) [--level char|word|bpe] [--cell ...] [--bptt N] ...
-    rnnkit eval lm --checkpoint DIR (--data FILE | --corpus shakespeare [--split test])
+    rnnkit eval lm --checkpoint DIR (--data FILE|- | --corpus shakespeare [--split test]) [--quiet]
     rnnkit train seq2seq (--data pairs.tsv | --corpus en-es | --corpus dates) [--attention KIND|none] ...
-    rnnkit translate --checkpoint DIR [TEXT ...] [--input FILE] [--beam K] [--n-best N] [--plot-attention OUT.png]
-    rnnkit eval seq2seq --checkpoint DIR (--data test.tsv | --corpus en-es|dates) [--beam K]
+    rnnkit translate --checkpoint DIR [TEXT ...] [--input FILE|-] [--beam K] [--n-best N] [--plot-attention OUT.png]
+    rnnkit eval seq2seq --checkpoint DIR (--data test.tsv|- | --corpus en-es|dates) [--beam K] [--limit N]
     rnnkit generate --checkpoint DIR [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                     [--top-p P] [--seed S] [--greedy] [--num N]
     rnnkit train classify --data FILE.tsv [--text-column C --label-column C] [--cell lstm|gru|rnn]
                           [--max-len N] [--bidirectional] [--out DIR] [common train flags]
-    rnnkit eval classify --checkpoint DIR --data FILE
-    rnnkit predict classify --checkpoint DIR [TEXT ...] [--input FILE]
+    rnnkit eval classify --checkpoint DIR --data FILE|-
+    rnnkit predict classify --checkpoint DIR [TEXT ...] [--input FILE|-]
 
 Common train flags (from the typed configs in ``rnnkit.config``): --out --epochs --max-steps
 --max-minutes --seed --batch-size --lr --hidden-size --num-layers --embedding-size --dropout --cell ...
 
 A user's mistake (a bad option, a missing file) ends with one line on stderr and exit status 2,
-never a traceback.
+never a traceback. ``-`` as --input of predict/translate or --data of eval reads standard input.
+``rnnkit --version``; ``python -m rnnkit`` is the same command.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ __all__ = ["main", "build_parser", "UserError", "DATES_TRAIN", "DATES_VALID", "D
 
 
 def build_parser() -> Parser:
+    from .. import __version__
+
     parser = Parser(prog="rnnkit", description="Recurrent sequence models on PyTorch.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="task", required=True,
                                                                        parser_class=Parser)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .common import UserError, add_train_flags, split_rows
+from .common import UserError, add_train_flags, read_text, split_rows
 
 
 def cmd_train_classify(args) -> None:
@@ -12,23 +10,27 @@ def cmd_train_classify(args) -> None:
     from ..tasks.classification import ClassificationTask
     from ..text.datasets import read_labeled_rows
     from ..train.trainer import Trainer
+    from .run import training_run
 
-    model_cfg = config_from_args(ModelConfig, args)
-    text_cfg = config_from_args(TextConfig, args)
-    train_cfg = config_from_args(TrainConfig, args, out=args.out or "runs/classify")
-    rows = read_labeled_rows(args.data, args.text_column, args.label_column)
-    if args.valid_data:
-        train_rows, valid_rows = rows, read_labeled_rows(args.valid_data, args.text_column, args.label_column)
-    else:
-        train_rows, valid_rows = split_rows(rows)
-        if not valid_rows:
-            raise UserError(f"{args.data} has {len(rows)} rows: too few to hold out every 10th for validation; "
-                            "add rows or give --valid-data")
-    task = ClassificationTask.from_rows(train_rows, valid_rows, model_cfg, text_cfg, train_cfg)
-    print(f"{len(train_rows)} training and {len(valid_rows)} validation texts, {len(task.labels)} labels, "
-          f"vocabulary {len(task.encoder.vocab)}, padding {task.padding_fraction():.1%} of positions "
-          f"(length-bucketed batches)")
-    best = Trainer(task, train_cfg, progress=not args.quiet).fit()
+    with training_run(args, {"model": ModelConfig, "text": TextConfig, "train": TrainConfig}, "runs/classify") as data:
+        if not args.data:
+            raise UserError("give the training data with --data FILE.tsv")
+        model_cfg = config_from_args(ModelConfig, args)
+        text_cfg = config_from_args(TextConfig, args)
+        train_cfg = config_from_args(TrainConfig, args)
+        rows = read_labeled_rows(args.data, args.text_column, args.label_column)
+        if args.valid_data:
+            train_rows, valid_rows = rows, read_labeled_rows(args.valid_data, args.text_column, args.label_column)
+        else:
+            train_rows, valid_rows = split_rows(rows)
+            if not valid_rows:
+                raise UserError(f"{args.data} has {len(rows)} rows: too few to hold out every 10th for validation; "
+                                "add rows or give --valid-data")
+        task = ClassificationTask.from_rows(train_rows, valid_rows, model_cfg, text_cfg, train_cfg)
+        print(f"{len(train_rows)} training and {len(valid_rows)} validation texts, {len(task.labels)} labels, "
+              f"vocabulary {len(task.encoder.vocab)}, padding {task.padding_fraction():.1%} of positions "
+              f"(length-bucketed batches)")
+        best = Trainer(task, train_cfg, progress=not args.quiet, data=data).fit()
     print(f"best validation accuracy {best.get('accuracy', float('nan')):.4f}; checkpoint in {train_cfg.out}")
 
 
@@ -37,7 +39,8 @@ def cmd_eval_classify(args) -> None:
     from ..text.datasets import read_labeled_rows
 
     clf = Classifier.load(args.checkpoint)
-    result = clf.evaluate(read_labeled_rows(args.data, args.text_column, args.label_column, need_two_labels=False))
+    rows = read_labeled_rows(args.data, args.text_column, args.label_column, need_two_labels=False, stdin=True)
+    result = clf.evaluate(rows, progress=not args.quiet)
     print(f"accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}  examples {result['examples']}")
 
 
@@ -45,41 +48,48 @@ def cmd_predict_classify(args) -> None:
     from ..tasks.classification import Classifier
 
     texts = list(args.texts)
-    if args.input:
-        path = Path(args.input)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such file: {path}")
-        try:
-            texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except UnicodeDecodeError:
-            raise UserError(f"{path} is not UTF-8 text") from None
+    for i, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise UserError(f"text {i} is empty; give texts with words in them")
+    if args.input:  # a blank line gets an empty output line, so output line n answers input line n
+        texts += read_text(args.input, stdin=True).splitlines()
     if not texts:
         raise UserError("nothing to classify: give texts as arguments or --input FILE")
     clf = Classifier.load(args.checkpoint)
-    for text, (label, prob) in zip(texts, clf.predict(texts)):
+    filled = [i for i, text in enumerate(texts) if text.strip()]
+    predictions = dict(zip(filled, clf.predict([texts[i] for i in filled], progress=not args.quiet)))
+    for i, text in enumerate(texts):
+        if i not in predictions:
+            print()
+            continue
+        label, prob = predictions[i]
         print(f"{label}\t{prob:.3f}\t{text}")
 
 
 def register(sub, train, ev, predict) -> None:
     tc = train.add_parser("classify", help="train a text classifier on a TSV/CSV file")
-    tc.add_argument("--data", required=True, help="TSV/CSV file with a header line")
+    tc.add_argument("--data", help="TSV/CSV file with a header line (required, except with --resume)")
     tc.add_argument("--valid-data", help="validation file (default: every 10th row of --data)")
     tc.add_argument("--text-column", help="name or 0-based index of the text column (default: text)")
     tc.add_argument("--label-column", help="name or 0-based index of the label column (default: label)")
     from ..config import ModelConfig, TextConfig, TrainConfig
 
-    add_train_flags(tc, (TrainConfig, ModelConfig, TextConfig), skip=("tie_weights",))
+    add_train_flags(tc, (TrainConfig, ModelConfig, TextConfig), skip=("tie_weights",),
+                    defaults={"out": "runs/classify"})
     tc.set_defaults(run=cmd_train_classify)
 
     ec = ev.add_parser("classify", help="accuracy of a classifier on a labelled file")
     ec.add_argument("--checkpoint", required=True, help="folder written by `rnnkit train classify`")
-    ec.add_argument("--data", required=True)
-    ec.add_argument("--text-column")
-    ec.add_argument("--label-column")
+    ec.add_argument("--data", required=True, help="TSV/CSV file with a header line; - reads TSV from standard input")
+    ec.add_argument("--text-column", help="name or 0-based index of the text column (default: text)")
+    ec.add_argument("--label-column", help="name or 0-based index of the label column (default: label)")
+    ec.add_argument("--quiet", action="store_true", help="no progress bars")
     ec.set_defaults(run=cmd_eval_classify)
 
     pc = predict.add_parser("classify", help="label texts given as arguments or one per line in --input")
-    pc.add_argument("--checkpoint", required=True)
-    pc.add_argument("texts", nargs="*", metavar="TEXT")
-    pc.add_argument("--input", help="a UTF-8 file, one text per line")
+    pc.add_argument("--checkpoint", required=True, help="folder written by `rnnkit train classify`")
+    pc.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label")
+    pc.add_argument("--input", help="a UTF-8 file, one text per line (a blank line gets an empty output line); "
+                    "- reads standard input")
+    pc.add_argument("--quiet", action="store_true", help="no progress bars")
     pc.set_defaults(run=cmd_predict_classify)

@@ -55,10 +55,13 @@ def cmd_compare(args) -> None:
 
 def register(sub) -> None:
     compare = sub.add_parser("compare", help="compare RNN, LSTM and GRU on a long-memory task")
-    compare.add_argument("--length", type=positive, default=50, help="sequence length of the recall task")
-    compare.add_argument("--train-steps", type=positive, default=600)
-    compare.add_argument("--cells", type=_cells, default=["gru", "lstm", "rnn"])
-    compare.add_argument("--seed", type=int, default=0)
-    compare.add_argument("--out", default="runs/compare", help="folder for the JSON results")
+    compare.add_argument("--length", type=positive, default=50,
+                         help="sequence length of the recall task (default: 50)")
+    compare.add_argument("--train-steps", type=positive, default=600,
+                         help="Adam steps of training per cell (default: 600)")
+    compare.add_argument("--cells", type=_cells, default=["gru", "lstm", "rnn"],
+                         help="comma-separated cells to compare (default: gru,lstm,rnn)")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the data and initialisation (default: 0)")
+    compare.add_argument("--out", default="runs/compare", help="folder for the JSON results (default: runs/compare)")
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
     compare.set_defaults(run=cmd_compare)

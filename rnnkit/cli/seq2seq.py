@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import UserError, add_train_flags, positive, read_text, split_rows
+from .common import UserError, add_train_flags, non_negative, positive, read_text, split_rows
 
 DATES_TRAIN, DATES_VALID, DATES_TEST = 30000, 1000, 2000
 
@@ -20,7 +20,7 @@ def _pairs(args, split: str | None = None) -> dict:
     if bool(args.corpus) == bool(args.data):
         raise UserError("give exactly one of --corpus NAME and --data FILE")
     if args.data:
-        pairs = read_pairs(args.data)
+        pairs = read_pairs(args.data, stdin=split == "eval")  # `eval seq2seq --data -` reads standard input
         if split == "eval":
             return {"eval": pairs}
         train, valid = split_rows(pairs, 20)
@@ -41,16 +41,19 @@ def cmd_train_seq2seq(args) -> None:
     from ..config import SEQ2SEQ_RECIPES, ModelConfig, Seq2SeqConfig, TrainConfig, config_from_args
     from ..tasks.translation import TranslationTask
     from ..train.trainer import Trainer
+    from .run import training_run
 
-    pairs = _pairs(args)
-    recipe = SEQ2SEQ_RECIPES.get(args.corpus, {})  # a bundled corpus brings its measured recipe
-    s2s = config_from_args(Seq2SeqConfig, args, recipe)
-    model_cfg = config_from_args(ModelConfig, args, recipe)
-    train_cfg = config_from_args(TrainConfig, args, recipe, out=args.out or "runs/seq2seq")
-    task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, train_cfg)
-    print(f"{len(pairs['train'])} training and {len(pairs['validation'])} validation pairs, vocabularies "
-          f"{len(task.encoder.src.vocab)} / {len(task.encoder.tgt.vocab)}, attention {s2s.attention}")
-    best = Trainer(task, train_cfg, progress=not args.quiet).fit()
+    sections = {"model": ModelConfig, "seq2seq": Seq2SeqConfig, "train": TrainConfig}
+    with training_run(args, sections, "runs/seq2seq") as data:
+        pairs = _pairs(args)
+        recipe = SEQ2SEQ_RECIPES.get(args.corpus, {})  # a bundled corpus brings its measured recipe
+        s2s = config_from_args(Seq2SeqConfig, args, recipe)
+        model_cfg = config_from_args(ModelConfig, args, recipe)
+        train_cfg = config_from_args(TrainConfig, args, recipe)
+        task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, train_cfg)
+        print(f"{len(pairs['train'])} training and {len(pairs['validation'])} validation pairs, vocabularies "
+              f"{len(task.encoder.src.vocab)} / {len(task.encoder.tgt.vocab)}, attention {s2s.attention}")
+        best = Trainer(task, train_cfg, progress=not args.quiet, data=data).fit()
     print(f"best validation loss {best.get('loss', float('nan')):.4f}, greedy exact match "
           f"{best.get('exact_match_greedy', float('nan')):.4f}; checkpoint in {train_cfg.out}")
 
@@ -59,32 +62,60 @@ def cmd_translate(args) -> None:
     from ..tasks.translation import Translator
 
     sources = list(args.texts)
-    if args.input:
-        sources += [line for line in read_text(args.input).splitlines()]
-    if not sources:
-        raise UserError("nothing to translate: give sources as arguments or --input FILE")
     for i, s in enumerate(sources, start=1):
         if not s.strip():
             raise UserError(f"source {i} is empty")
-    if args.beam < 1:
-        raise UserError(f"--beam must be at least 1; got {args.beam}")
+    if args.input:  # a blank line gets an empty output line, so the output stays aligned with the input
+        sources += read_text(args.input, stdin=True).splitlines()
+    if not sources:
+        raise UserError("nothing to translate: give sources as arguments or --input FILE")
+    if args.n_best > args.beam:
+        raise UserError(f"--n-best {args.n_best} is more than --beam {args.beam}; a beam keeps at most --beam "
+                        "translations")
+    plot = _plot_path(args.plot_attention) if args.plot_attention else None
     translator = Translator.load(args.checkpoint)
-    results = translator.translate(sources, beam=args.beam, n_best=args.n_best, max_len=args.max_len)
-    for hyps in results:
-        if args.n_best == 1:
-            print(hyps[0].text)
+    filled = [i for i, s in enumerate(sources) if s.strip()]
+    results = translator.translate([sources[i] for i in filled], beam=args.beam, n_best=args.n_best,
+                                   max_len=args.max_len, progress=not args.quiet)
+    by_line = dict(zip(filled, results))
+    for i in range(len(sources)):
+        if i not in by_line:
+            print()
+        elif args.n_best == 1:
+            print(by_line[i][0].text)
         else:
-            for h in hyps:
+            for h in by_line[i]:
                 print(f"{h.score:.4f}\t{h.text}")
-    if args.plot_attention:
+    if plot:
         from ..train.plots import plot_attention
 
         h = results[0][0]
         if h.attention is None:
             raise UserError("this model has no attention to plot (trained with --attention none)")
         rows = h.target_tokens + ["</s>"] * (h.attention.shape[0] - len(h.target_tokens))
-        plot_attention(h.attention, h.source_tokens, rows, args.plot_attention)
-        print(f"attention of the first translation written to {args.plot_attention}", file=sys.stderr)
+        written = plot_attention(h.attention, h.source_tokens, rows, plot)
+        print(f"attention of the first translation written to {written}", file=sys.stderr)
+
+
+def _plot_path(name: str) -> Path:
+    """Where --plot-attention NAME writes, checked before any translating: matplotlib picks the
+    format by the suffix, and writes PNG to NAME.png when there is none."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(name)
+    if not path.name:
+        raise UserError(f"--plot-attention needs a file name; got {name!r}")
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        raise UserError(f"--plot-attention {name}: matplotlib cannot write {path.suffix} files; use one of "
+                        f"{', '.join('.' + f for f in sorted(formats))}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"no such folder: {path.parent} (for --plot-attention {name})")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a file (for --plot-attention)")
+    return path
 
 
 def cmd_eval_seq2seq(args) -> None:
@@ -94,7 +125,7 @@ def cmd_eval_seq2seq(args) -> None:
     pairs = _pairs(args, "eval")["eval"]
     if args.limit:
         pairs = pairs[: args.limit]
-    result = translator.evaluate(pairs, beams=(1, args.beam) if args.beam > 1 else (1,))
+    result = translator.evaluate(pairs, beams=(1, args.beam) if args.beam > 1 else (1,), progress=not args.quiet)
     print(f"{len(pairs)} pairs")
     for name, r in result.items():
         buckets = "  ".join(f"{k}: {v['bleu']:.2f} ({v['sentences']})" for k, v in r["by_length"].items())
@@ -111,25 +142,35 @@ def register(sub, train, ev) -> None:
     ts.add_argument("--corpus", choices=("en-es", "dates"),
                     help="bundled verse pairs, or generated dates; each brings its measured recipe "
                          "(rnnkit.config.SEQ2SEQ_RECIPES) as the default of every flag not given")
-    add_train_flags(ts, (Seq2SeqConfig, TrainConfig, ModelConfig), skip=("pooling", "tie_weights"))
+    add_train_flags(ts, (Seq2SeqConfig, TrainConfig, ModelConfig), skip=("pooling", "tie_weights"),
+                    defaults={"out": "runs/seq2seq"})
     ts.set_defaults(run=cmd_train_seq2seq)
 
     es = ev.add_parser("seq2seq", help="BLEU and exact match, greedy and beam side by side")
-    es.add_argument("--checkpoint", required=True)
-    es.add_argument("--data", help="source<TAB>target lines")
-    es.add_argument("--corpus", choices=("en-es", "dates"))
-    es.add_argument("--split", default="test", choices=("train", "validation", "test"))
-    es.add_argument("--beam", type=int, default=5)
-    es.add_argument("--limit", type=int, default=0, help="evaluate the first N pairs only")
+    es.add_argument("--checkpoint", required=True, help="folder written by `rnnkit train seq2seq`")
+    es.add_argument("--data", help="source<TAB>target lines; - reads standard input")
+    es.add_argument("--corpus", choices=("en-es", "dates"), help="a bundled corpus (its test pairs by default)")
+    es.add_argument("--split", default="test", choices=("train", "validation", "test"),
+                    help="which part of --corpus en-es (default: test)")
+    es.add_argument("--beam", type=positive, default=5,
+                    help="beam size scored beside greedy decoding (default: 5; 1 = greedy only)")
+    es.add_argument("--limit", type=non_negative, default=0,
+                    help="evaluate the first N pairs only (default: 0 = all)")
     es.add_argument("--json", help="also write the figures to this JSON file")
+    es.add_argument("--quiet", action="store_true", help="no progress bars")
     es.set_defaults(run=cmd_eval_seq2seq)
 
     tr = sub.add_parser("translate", help="translate with a sequence-to-sequence model")
-    tr.add_argument("--checkpoint", required=True)
-    tr.add_argument("texts", nargs="*", metavar="TEXT")
-    tr.add_argument("--input", help="a UTF-8 file, one source per line")
-    tr.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
-    tr.add_argument("--n-best", type=positive, default=1)
-    tr.add_argument("--max-len", type=positive, default=None)
-    tr.add_argument("--plot-attention", metavar="OUT.png", help="heatmap of the first translation's attention")
+    tr.add_argument("--checkpoint", required=True, help="folder written by `rnnkit train seq2seq`")
+    tr.add_argument("texts", nargs="*", metavar="TEXT", help="sources to translate")
+    tr.add_argument("--input", help="a UTF-8 file, one source per line (a blank line gets an empty output line); "
+                    "- reads standard input")
+    tr.add_argument("--beam", type=positive, default=5, help="beam size (default: 5; 1 = greedy)")
+    tr.add_argument("--n-best", type=positive, default=1,
+                    help="translations printed per source, best first, each after its score (default: 1)")
+    tr.add_argument("--max-len", type=positive, default=None,
+                    help="longest translation, in tokens (default: the model's --max-tgt-len + 1)")
+    tr.add_argument("--plot-attention", metavar="OUT.png",
+                    help="heatmap of the first translation's attention (.png added when OUT has no suffix)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(run=cmd_translate)

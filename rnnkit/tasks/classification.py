@@ -19,9 +19,10 @@ from ..models._common import at_least_float32
 from ..models.classifier import SequenceClassifier
 from ..text.batching import BucketBatchSampler, pad_batch, padding_fraction
 from ..text.tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
-from ..text.vocab import Vocab
-from ..train.checkpoint import load_weights, read_meta
+from ..text.vocab import Vocab, warn_if_mostly_unknown
+from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
 from ..train.trainer import seed_everything
+from ._progress import progress_bar
 
 MODEL_TYPE = "classifier"
 
@@ -39,10 +40,12 @@ class TextEncoder:
         return cls(tokenizer, vocab, cfg)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Never an empty list: a text with no tokens (blank, or nothing the tokenizer keeps) becomes
+        ``[<unk>]``, since a sequence of length zero breaks pooling and packing in the model."""
         n = self.cfg.max_len
         out = []
         for text in texts:
-            ids = self.vocab.encode(self.tokenizer.tokenize(text))
+            ids = self.vocab.encode(self.tokenizer.tokenize(text)) or [self.vocab.unk_id]
             out.append(ids[-n:] if self.cfg.truncating == "pre" else ids[:n])
         return out
 
@@ -51,8 +54,8 @@ class TextEncoder:
                 **tokenizer_state(self.tokenizer)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> TextEncoder:
-        cfg = TextConfig(**d["text"])
+    def from_dict(cls, d: dict, directory=".") -> TextEncoder:
+        cfg = config_from_meta(TextConfig, d, "text", directory)
         return cls(restore_tokenizer(cfg.level, cfg.lowercase, d), Vocab.from_dict(d["vocab"]), cfg)
 
 
@@ -113,12 +116,13 @@ class ClassificationTask:
 
 
 @torch.no_grad()
-def evaluate(model, encoded, labels, batch_size: int = 256) -> dict:
-    """Accuracy and mean cross-entropy over ``encoded`` texts."""
+def evaluate(model, encoded, labels, batch_size: int = 256, progress: bool = False) -> dict:
+    """Accuracy and mean cross-entropy over ``encoded`` texts; ``progress``: a bar on a terminal."""
     model.eval()
     correct, total_loss = 0, 0.0
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # little padding
-    for start in range(0, len(order), batch_size):
+    starts = range(0, len(order), batch_size)
+    for start in progress_bar(starts, len(starts), "evaluate", progress):
         ids, lengths, y = make_batch(encoded, labels, order[start : start + batch_size])
         logits = model(ids, lengths)
         total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
@@ -135,27 +139,38 @@ class Classifier:
 
     @classmethod
     def load(cls, directory) -> Classifier:
-        meta = read_meta(directory, MODEL_TYPE)
-        encoder = TextEncoder.from_dict(meta)
-        model = SequenceClassifier.from_config(ModelConfig(**meta["model"]), len(encoder.vocab), len(meta["labels"]),
-                                               encoder.vocab.pad_id)
-        load_weights(model, directory)
-        return cls(model, encoder, meta["labels"])
+        ckpt = load_checkpoint(directory, MODEL_TYPE)
+        meta = ckpt.meta
+        with checkpoint_fields(directory):
+            encoder = TextEncoder.from_dict(meta, directory)
+            labels = [str(label) for label in meta["labels"]]
+            model = SequenceClassifier.from_config(config_from_meta(ModelConfig, meta, "model", directory),
+                                                   len(encoder.vocab), len(labels), encoder.vocab.pad_id)
+        ckpt.load_into(model)
+        return cls(model, encoder, labels)
 
     @torch.no_grad()
-    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[tuple[str, float]]:
+    def predict(self, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> list[tuple[str, float]]:
+        """``(label, probability)`` of each text; warns when most tokens are unknown to the model;
+        ``progress``: a bar on a terminal."""
         encoded = self.encoder.encode(texts)
+        warn_if_mostly_unknown(encoded, self.encoder.vocab, "input")
         out: list[tuple[str, float]] = []
-        for start in range(0, len(encoded), batch_size):
+        starts = range(0, len(encoded), batch_size)
+        for start in progress_bar(starts, len(starts), "predict", progress):
             ids, lengths, _ = make_batch(encoded, None, range(start, min(start + batch_size, len(encoded))))
             probs = self.model(ids, lengths).softmax(1)
             p, k = probs.max(1)
             out += [(self.labels[int(i)], float(q)) for q, i in zip(p, k)]
         return out
 
-    def evaluate(self, rows) -> dict:
+    def evaluate(self, rows, progress: bool = False) -> dict:
+        """Accuracy and loss on ``(text, label)`` rows; warns when most tokens are unknown to the
+        model; ``progress``: a bar on a terminal."""
         index = {lab: i for i, lab in enumerate(self.labels)}
         unknown = sorted({lab for _, lab in rows} - set(index))
         if unknown:
             raise ValueError(f"labels {unknown} are not among this model's labels {self.labels}")
-        return evaluate(self.model, self.encoder.encode([t for t, _ in rows]), [index[lab] for _, lab in rows])
+        encoded = self.encoder.encode([t for t, _ in rows])
+        warn_if_mostly_unknown(encoded, self.encoder.vocab, "evaluated")
+        return evaluate(self.model, encoded, [index[lab] for _, lab in rows], progress=progress)

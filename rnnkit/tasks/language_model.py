@@ -19,11 +19,12 @@ from ..decode import beam_search, greedy_search, sample
 from ..models._common import at_least_float32
 from ..models.lm import RNNLanguageModel
 from ..text.tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
-from ..text.vocab import Vocab
-from ..train.checkpoint import load_weights, read_meta
+from ..text.vocab import Vocab, warn_if_mostly_unknown
+from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
 from ..train.metrics import bits_per_char, perplexity
 from ..train.tbptt import TruncatedBPTT, batchify, run_window
 from ..train.trainer import seed_everything
+from ._progress import progress_bar
 
 MODEL_TYPE = "lm"
 EVAL_BATCH = 16
@@ -62,19 +63,21 @@ class StreamEncoder:
         return {"lm": dataclasses.asdict(self.cfg), "vocab": self.vocab.to_dict(), **tokenizer_state(self.tokenizer)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> StreamEncoder:
-        cfg = LMConfig(**d["lm"])
+    def from_dict(cls, d: dict, directory=".") -> StreamEncoder:
+        cfg = config_from_meta(LMConfig, d, "lm", directory)
         return cls(restore_tokenizer(cfg.level, False, d), Vocab.from_dict(d["vocab"]), cfg)
 
 
 @torch.no_grad()
-def evaluate_stream(model, ids: torch.Tensor, bptt: int, chars_per_token: float, batch_size: int = EVAL_BATCH):
+def evaluate_stream(model, ids: torch.Tensor, bptt: int, chars_per_token: float, batch_size: int = EVAL_BATCH,
+                    progress: bool = False):
     """Mean cross-entropy of a stream read in windows with the state carried; and its
-    perplexity and bits per character."""
+    perplexity and bits per character. ``progress``: a bar on a terminal."""
     model.eval()
     streams = batchify(ids, min(batch_size, max(1, ids.shape[0] // 2)))
     total, count, state = 0.0, 0, None
-    for window in TruncatedBPTT(streams, bptt).windows():
+    windows = TruncatedBPTT(streams, bptt)
+    for window in progress_bar(windows.windows(), len(windows), "evaluate", progress):
         logits, state = run_window(model, window, state)
         total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), window.targets.reshape(-1),
                                        reduction="sum"))
@@ -164,17 +167,32 @@ class LanguageModel:
 
     @classmethod
     def load(cls, directory) -> LanguageModel:
-        meta = read_meta(directory, MODEL_TYPE)
-        encoder = StreamEncoder.from_dict(meta)
-        model = RNNLanguageModel.from_config(ModelConfig(**meta["model"]), len(encoder.vocab))
-        load_weights(model, directory)
+        ckpt = load_checkpoint(directory, MODEL_TYPE)
+        meta = ckpt.meta
+        with checkpoint_fields(directory):
+            encoder = StreamEncoder.from_dict(meta, directory)
+            model = RNNLanguageModel.from_config(config_from_meta(ModelConfig, meta, "model", directory),
+                                                 len(encoder.vocab))
+        ckpt.load_into(model)
         return cls(model, encoder, meta)
 
-    def evaluate(self, text: str) -> dict:
+    def evaluate(self, text: str, progress: bool = False) -> dict:
+        """Loss, perplexity and bits per character on ``text``; warns when most tokens are unknown
+        to the model; ``progress``: a bar on a terminal."""
         ids = self.encoder.encode(text)
         if ids.shape[0] < 2 * EVAL_BATCH:
             raise ValueError(f"the text has {ids.shape[0]} tokens; at least {2 * EVAL_BATCH} are needed")
-        return evaluate_stream(self.model, ids, self.encoder.cfg.bptt, len(text) / ids.shape[0])
+        warn_if_mostly_unknown([ids], self.encoder.vocab, "evaluated")
+        return evaluate_stream(self.model, ids, self.encoder.cfg.bptt, len(text) / ids.shape[0], progress=progress)
+
+    def join(self, prompt: str, continuation: str) -> str:
+        """``prompt`` followed by a continuation from :meth:`generate`, as one text. Characters and
+        BPE decode losslessly, so they simply concatenate; a word-level model's continuation starts
+        with a bare word, which gets the single space its detokenizer puts between words (none
+        before closing punctuation, after opening punctuation, or where either side has whitespace)."""
+        if self.encoder.cfg.level != "word" or not prompt or not continuation:
+            return prompt + continuation
+        return self.encoder.tokenizer.join(prompt, continuation)
 
     def generate(self, prompt: str = "", max_tokens: int = 200, temperature: float = 1.0, top_k: int = 0,
                  top_p: float = 1.0, seed: int | None = None, greedy: bool = False, num: int = 1,

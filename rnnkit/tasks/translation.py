@@ -19,9 +19,10 @@ from ..decode import beam_search, greedy_search
 from ..models.seq2seq import Seq2Seq
 from ..text.batching import BucketBatchSampler, pad_batch
 from ..text.tokenize import make_tokenizer
-from ..text.vocab import Vocab
-from ..train.checkpoint import load_weights, read_meta
+from ..text.vocab import Vocab, warn_if_mostly_unknown
+from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
 from ..train.trainer import seed_everything
+from ._progress import progress_bar
 from .bleu import corpus_bleu, sentence_stats
 
 MODEL_TYPE = "seq2seq"
@@ -74,8 +75,8 @@ class PairEncoder:
                 "tgt_vocab": self.tgt.vocab.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> PairEncoder:
-        cfg = Seq2SeqConfig(**d["seq2seq"])
+    def from_dict(cls, d: dict, directory=".") -> PairEncoder:
+        cfg = config_from_meta(Seq2SeqConfig, d, "seq2seq", directory)
         return cls(*(Side(make_tokenizer(cfg.level, cfg.lowercase), Vocab.from_dict(d[k]))
                      for k in ("src_vocab", "tgt_vocab")), cfg)
 
@@ -168,10 +169,11 @@ class Translator:
 
     @classmethod
     def load(cls, directory) -> Translator:
-        meta = read_meta(directory, MODEL_TYPE)
-        encoder = PairEncoder.from_dict(meta)
-        model = build_model(ModelConfig(**meta["model"]), encoder.cfg, encoder)
-        load_weights(model, directory)
+        ckpt = load_checkpoint(directory, MODEL_TYPE)
+        with checkpoint_fields(directory):
+            encoder = PairEncoder.from_dict(ckpt.meta, directory)
+            model = build_model(config_from_meta(ModelConfig, ckpt.meta, "model", directory), encoder.cfg, encoder)
+        ckpt.load_into(model)
         return cls(model, encoder)
 
     def reference(self, text: str) -> str:
@@ -183,9 +185,11 @@ class Translator:
 
     @torch.no_grad()
     def translate(self, sources, beam: int = 1, n_best: int = 1, max_len: int | None = None,
-                  batch_size: int = 64, length_penalty: float = 1.0, warn: bool = True) -> list[list[Translation]]:
+                  batch_size: int = 64, length_penalty: float = 1.0, warn: bool = True,
+                  progress: bool = False) -> list[list[Translation]]:
         """The ``n_best`` translations of each source; sources longer than the model's maximum are
-        truncated, with one warning unless ``warn=False``."""
+        truncated, with one warning unless ``warn=False`` (which also silences the warning that most
+        source tokens are unknown to the model). ``progress``: a bar on a terminal."""
         if beam < 1:
             raise ValueError(f"beam must be at least 1; got {beam}")
         if not 1 <= n_best <= beam:
@@ -195,8 +199,11 @@ class Translator:
                 raise ValueError(f"source {i + 1} is empty")
         max_len = max_len or self.encoder.cfg.max_tgt_len + 1
         ids = self.encoder.encode_sources(sources, warn=warn)
+        if warn:
+            warn_if_mostly_unknown(ids, self.encoder.src.vocab, "source")
         out: list[list[Translation]] = []
-        for start in range(0, len(ids), batch_size):
+        starts = range(0, len(ids), batch_size)
+        for start in progress_bar(starts, len(starts), f"beam {beam}" if beam > 1 else "greedy", progress):
             chunk = ids[start : start + batch_size]
             src, lengths, _ = pad_batch(chunk)
             if beam == 1:
@@ -210,13 +217,20 @@ class Translator:
                                         h.attention) for h in hs])
         return out
 
-    def evaluate(self, pairs, beams=(1, 5), buckets=(10, 20, 40), return_stats: bool = False):
+    def evaluate(self, pairs, beams=(1, 5), buckets=(10, 20, 40), return_stats: bool = False,
+                 progress: bool = False):
         """Corpus BLEU (sacrebleu) and exact match for each beam size, overall and by source length.
+        Warns when most source and reference tokens are unknown to the model; ``progress``: a bar
+        per beam size on a terminal.
 
         With ``return_stats`` also returns ``{"buckets": {name: sentence indices}, "greedy"/"beam5"...:
         (n, 10) per-sentence BLEU statistics}`` for intervals (see :mod:`rnnkit.tasks.bleu`)."""
         refs = [self.reference(t) for _, t in pairs]
-        lengths = [len(s) for s in self.encoder.encode_sources([s for s, _ in pairs], warn=False)]
+        src_ids = self.encoder.encode_sources([s for s, _ in pairs], warn=False)
+        # Both vocabularies have <unk> at the same id, so one count covers both sides.
+        warn_if_mostly_unknown([*src_ids, *(self.encoder.tgt.ids(t) for _, t in pairs)], self.encoder.src.vocab,
+                               "source and reference")
+        lengths = [len(s) for s in src_ids]
         edges = [0, *buckets, 10**9]
         members = {}
         for lo, hi in zip(edges, edges[1:]):
@@ -226,7 +240,7 @@ class Translator:
         result, stats = {}, {"buckets": members}
         for k in beams:
             name = f"beam{k}" if k > 1 else "greedy"
-            hyps = [h[0].text for h in self.translate([s for s, _ in pairs], beam=k, warn=False)]
+            hyps = [h[0].text for h in self.translate([s for s, _ in pairs], beam=k, warn=False, progress=progress)]
             stats[name] = sentence_stats(hyps, refs)
             result[name] = {"bleu": corpus_bleu(stats[name]),
                             "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs),

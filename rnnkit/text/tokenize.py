@@ -52,6 +52,15 @@ class WordTokenizer:
             out.append(tok)
         return "".join(out)
 
+    def join(self, left: str, right: str) -> str:
+        """``left + right`` with the space :meth:`detokenize` would put between the last token of
+        ``left`` and the first of ``right`` (e.g. a prompt and the words generated after it), unless
+        either side already has whitespace there."""
+        if not left or not right or left[-1].isspace() or right[0].isspace():
+            return left + right
+        space = right[0] not in _NO_SPACE_BEFORE and left[-1] not in _NO_SPACE_AFTER
+        return left + (" " if space else "") + right
+
 
 class BPETokenizer:
     """Byte-level BPE trained on a corpus with Hugging Face ``tokenizers``. Lossless.

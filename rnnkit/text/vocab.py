@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
+# Above this share of <unk> among the tokens a model is given, its figures or outputs say little
+# about the model: the text is most likely not of the kind (language, casing, tokenization) it learnt.
+UNKNOWN_WARNING = 0.2
 
 
 class Vocab:
@@ -85,3 +89,21 @@ class Vocab:
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def warn_if_mostly_unknown(sequences: Iterable, vocab: Vocab, what: str, threshold: float = UNKNOWN_WARNING,
+                           stacklevel: int = 3) -> float:
+    """Warns (one line) when more than ``threshold`` of the ids in ``sequences`` (lists of ids or
+    1-D tensors) are ``<unk>``; returns that share. ``what`` names the tokens ("evaluated", "source")."""
+    total = unknown = 0
+    for seq in sequences:
+        if hasattr(seq, "numel"):  # a tensor: counted without a Python loop
+            total, unknown = total + int(seq.numel()), unknown + int((seq == vocab.unk_id).sum())
+        else:
+            seq = list(seq)
+            total, unknown = total + len(seq), unknown + seq.count(vocab.unk_id)
+    share = unknown / total if total else 0.0
+    if share > threshold:
+        warnings.warn(f"{share:.0%} of the {total} {what} tokens are {UNK} (not in the model's vocabulary): "
+                      "is this text of the kind the model was trained on?", stacklevel=stacklevel)
+    return share

@@ -1,7 +1,8 @@
-"""Training: the shared loop, checkpoints."""
+"""Training: the shared loop, checkpoints, run folders."""
 
-from .checkpoint import CheckpointError, load_weights, read_meta, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights, read_meta, save_checkpoint
+from .run_folder import RunFolderError
 from .trainer import Trainer, TrainingError, seed_everything
 
-__all__ = ["Trainer", "TrainingError", "seed_everything", "save_checkpoint", "read_meta", "load_weights",
-           "CheckpointError"]
+__all__ = ["Trainer", "TrainingError", "seed_everything", "save_checkpoint", "load_checkpoint", "Checkpoint",
+           "read_meta", "load_weights", "CheckpointError", "RunFolderError"]

@@ -16,7 +16,15 @@ A *task* owns the data and the model and tells the loop four things:
 Resuming: with ``checkpoint_every`` the loop saves, in ``OUT/resume/``, the weights, the optimiser,
 every RNG state, the position in the epoch and the task's carried state; ``resume=True`` restores
 them, skips the batches already seen (batch order is a function of seed and epoch) and goes on, so
-a run killed and resumed ends with the same weights as one never interrupted.
+a run killed and resumed ends with the same weights as one never interrupted. A resumed run must
+be the same run: configs that differ from the saved ones are refused (:func:`resume_differences`),
+except the budgets (``epochs``, ``max_steps``, ``max_minutes``), which may be raised to train
+longer, and ``threads``/``checkpoint_every``. ``metrics.jsonl`` goes on from the resumed step: the
+records of the steps the killed run did after its last save are dropped, not repeated.
+
+The folder: see :mod:`rnnkit.train.run_folder` (one run at a time; a folder holding another run
+only with ``resume`` or ``overwrite``). With ``overwrite`` the old run's files stay until the new
+run commits its first checkpoint, then go (its best model, resume state, metrics, plot).
 
 The loop adds: the optimiser, gradient clipping, evaluation each epoch, early stopping, the
 ``--max-steps``/``--max-minutes`` budgets, a progress bar with loss and items/s, metrics to
@@ -27,7 +35,9 @@ Learning rate: ``schedule`` shapes it over the training budget, from ``lr`` (aft
 furthest along of the epochs, ``max_steps`` and ``max_minutes`` budgets. With a time budget the
 shape follows the clock, so two runs see slightly different rates (use ``max_steps`` where
 bit-for-bit reproducibility matters). ``lr_decay`` divides the rate on a validation plateau, on top
-of the schedule.
+of the schedule. A budget raised on resume stretches the schedule from then on: the rate jumps to
+where the longer budget would have it at this step, so the result is not that of a run started
+with the longer budget.
 """
 
 from __future__ import annotations
@@ -35,8 +45,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +56,24 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
-from .checkpoint import CheckpointError, load_optimizer_state, load_tensors, load_weights, read_meta, save_checkpoint
+from . import run_folder
+from .checkpoint import (
+    CheckpointError,
+    append_line,
+    atomic_write_text,
+    checkpoint_fields,
+    load_checkpoint,
+    remove_checkpoint,
+    remove_leftovers,
+    save_checkpoint,
+)
+from .run_folder import RESUME
 
-RESUME = "resume"
+PLOT_EVERY = 30.0  # seconds between redraws of loss.png during a run
+
+# TrainConfig fields a resumed run may change: budgets, and how the run is executed and saved.
+MAY_CHANGE_ON_RESUME = ("epochs", "max_steps", "max_minutes", "threads", "checkpoint_every", "out", "resume",
+                        "overwrite")
 
 
 class TrainingError(RuntimeError):
@@ -86,11 +113,39 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resume_differences(saved: dict, current: dict) -> list[str]:
+    """What would make a resumed run another run: each config field (and the data source) that
+    ``current`` (this run's checkpoint record) sets otherwise than ``saved``, as ``--flag new
+    (saved: old)``. The fields of :data:`MAY_CHANGE_ON_RESUME` are not compared."""
+    out = []
+    for section, values in current.items():
+        if not isinstance(values, dict) or section in ("vocab", "src_vocab", "tgt_vocab", "trainer", "task"):
+            continue
+        before = saved.get(section)
+        if not isinstance(before, dict):
+            continue
+        for name, value in values.items():
+            if section == "train" and name in MAY_CHANGE_ON_RESUME:
+                continue
+            if name in before and before[name] != value:
+                out.append(f"{_flag(name)} {value} (saved: {before[name]})")
+    return out
+
+
 class Trainer:
-    def __init__(self, task, cfg: TrainConfig, progress: bool = True):
-        self.task, self.cfg, self.progress = task, cfg, progress
+    def __init__(self, task, cfg: TrainConfig, progress: bool = True, data: dict | None = None):
+        """``data``: where the training data came from (JSON), saved in every checkpoint so that a
+        resumed run can find it and check it is unchanged."""
+        self.task, self.cfg, self.progress, self.data = task, cfg, progress, data
         self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.run_id: str | None = None
+        self.pending: list | None = None  # metrics records not yet in metrics.jsonl (see _log)
+        self.replacing = False  # --overwrite: the previous run's files stay until the first commit
+        self.plotted = -math.inf
         self.optimizer = make_optimizer(task.model.parameters(), cfg)
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.best: dict | None = None
@@ -105,16 +160,56 @@ class Trainer:
     # -- logging ------------------------------------------------------------------------------
 
     def _log(self, record: dict) -> None:
-        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        """Appends to ``metrics.jsonl``. Records wait in ``self.pending`` while the file still holds
+        what must go first (an overwritten run's records, a resumed run's records past the resumed
+        step); the first write then replaces the file whole, in one rename."""
+        if self.pending is None:
+            append_line(self.out / "metrics.jsonl", json.dumps(record))
+            return
+        self.pending.append(record)
+        if not self.replacing:
+            self._flush_metrics()
 
-    def _plot(self) -> None:
+    def _flush_metrics(self) -> None:
+        atomic_write_text(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.pending))
+        self.pending = None
+
+    def _plot(self, final: bool = False) -> None:
+        """Redraws ``loss.png`` at the end, and during the run at most every PLOT_EVERY seconds (a
+        plot costs a quarter of a second, more than many evaluations)."""
+        now = time.perf_counter()
+        if not final and now - self.plotted < PLOT_EVERY:
+            return
+        self.plotted = now
         try:
             from .plots import plot_loss_curve
-
-            plot_loss_curve(self.out / "metrics.jsonl", self.out / "loss.png")
         except ImportError:  # matplotlib is optional for training itself
-            pass
+            return
+        if not (self.out / "metrics.jsonl").is_file():
+            return
+        tmp = self.out / f".loss.{os.getpid()}.png"
+        plot_loss_curve(self.out / "metrics.jsonl", tmp)
+        os.replace(tmp, self.out / "loss.png")  # a reader never sees half a picture
+
+    def _committed(self, kept: str) -> None:
+        """Called after each checkpoint commit (``kept``: "best" or "resume"). The first commit of
+        an overwriting run retires the previous run's files."""
+        if not self.replacing:
+            return
+        if kept == "best":
+            remove_checkpoint(self.out / RESUME)
+            try:
+                os.rmdir(self.out / RESUME)
+            except OSError:
+                pass
+        else:
+            remove_checkpoint(self.out)
+        (self.out / "loss.png").unlink(missing_ok=True)
+        self.replacing = False
+        self._flush_metrics()
+
+    def _meta(self, **extra) -> dict:
+        return {**self.task.checkpoint_meta(), "run_id": self.run_id, "data": self.data, **extra}
 
     # -- evaluation, early stopping, learning-rate decay ---------------------------------------
 
@@ -129,13 +224,13 @@ class Trainer:
         self.task.model.train()
         improved = self._improved(metrics)
         lr = self.optimizer.param_groups[0]["lr"]
+        if improved:  # saved before it is logged: metrics.jsonl never names a model that isn't there
+            self.best, self.stale = metrics, 0
+            save_checkpoint(self.out, self.task.model, self._meta(epoch=self.epoch, step=self.step, metrics=metrics))
+            self._committed("best")
         self._log({"epoch": self.epoch, "step": self.step, "train_loss": self.running, "seconds": seconds,
                    f"{self.task.unit}_per_second": rate, "lr": lr, "precision": self.precision, **metrics})
-        if improved:
-            self.best, self.stale = metrics, 0
-            save_checkpoint(self.out, self.task.model, {**self.task.checkpoint_meta(), "epoch": self.epoch,
-                                                        "step": self.step, "metrics": metrics})
-        else:
+        if not improved:
             self.stale += 1
             if self.cfg.lr_decay > 1:
                 self.lr_scale /= self.cfg.lr_decay
@@ -173,45 +268,81 @@ class Trainer:
     def _save_state(self, seconds: float) -> None:
         task_json, task_tensors = self.task.resume_state() if hasattr(self.task, "resume_state") else ({}, {})
         np_state = np.random.get_state()
-        meta = {**self.task.checkpoint_meta(), "trainer": {
+        meta = self._meta(trainer={
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "best": self.best,
             "stale": self.stale, "running": self.running, "seconds": seconds, "lr_scale": self.lr_scale,
             "python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-            "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]]}, "task": task_json}
+            "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]]}, task=task_json)
         tensors = {"torch_rng": torch.get_rng_state(), **{f"task.{k}": v for k, v in task_tensors.items()}}
         save_checkpoint(self.out / RESUME, self.task.model, meta, self.optimizer.state_dict(), tensors)
+        self._committed("resume")
 
     def _restore(self) -> int:
         """Loads ``OUT/resume``; returns how many batches of the current epoch were already done."""
         where = self.out / RESUME
-        if not (where / "checkpoint.json").is_file():
-            raise CheckpointError(f"nothing to resume in {self.out}: no {where}/checkpoint.json "
-                                  "(train with --checkpoint-every N first)")
-        meta = read_meta(where, self.task.checkpoint_meta()["model_type"])
-        load_weights(self.task.model, where)
-        self.optimizer.load_state_dict(load_optimizer_state(where))
-        t = meta["trainer"]
-        self.step, self.epoch, self.best, self.stale = t["step"], t["epoch"], t["best"], t["stale"]
-        self.running, self.elapsed_before, self.lr_scale = t["running"], t["seconds"], t["lr_scale"]
-        random.setstate((t["python_rng"][0], tuple(t["python_rng"][1]), t["python_rng"][2]))
-        np.random.set_state((t["numpy_rng"][0], np.array(t["numpy_rng"][1], dtype=np.uint32), *t["numpy_rng"][2:]))
-        tensors = load_tensors(where)
-        torch.set_rng_state(tensors["torch_rng"])
-        if hasattr(self.task, "restore"):
-            self.task.restore(meta.get("task", {}), {k[5:]: v for k, v in tensors.items() if k.startswith("task.")})
-        return t["batch_in_epoch"]
+        ckpt = load_checkpoint(where, self.task.checkpoint_meta()["model_type"])
+        meta = ckpt.meta
+        differences = resume_differences(meta, self._meta())
+        if differences:
+            raise ValueError(f"--resume continues the run saved in {where}, but {', '.join(differences)}; drop "
+                             "those flags to resume it, or start a new run with --overwrite")
+        best_run = _run_id(self.out)
+        if best_run not in (None, meta.get("run_id")):
+            raise CheckpointError(f"{self.out}'s best model and {where} come from different runs (an --overwrite "
+                                  "was interrupted); start again with --overwrite")
+        ckpt.load_into(self.task.model)
+        optimizer_state = ckpt.optimizer_state()
+        if optimizer_state is None:
+            raise CheckpointError(f"{where} holds no optimizer state; it is not a resumable training state")
+        with checkpoint_fields(where):
+            self.optimizer.load_state_dict(optimizer_state)
+            t = meta["trainer"]
+            self.step, self.epoch, self.best, self.stale = t["step"], t["epoch"], t["best"], t["stale"]
+            self.running, self.elapsed_before, self.lr_scale = t["running"], t["seconds"], t["lr_scale"]
+            random.setstate((t["python_rng"][0], tuple(t["python_rng"][1]), t["python_rng"][2]))
+            np.random.set_state((t["numpy_rng"][0], np.array(t["numpy_rng"][1], dtype=np.uint32),
+                                 *t["numpy_rng"][2:]))
+            torch.set_rng_state(ckpt.tensors["torch_rng"])
+            if hasattr(self.task, "restore"):
+                self.task.restore(meta.get("task", {}),
+                                  {k[5:]: v for k, v in ckpt.tensors.items() if k.startswith("task.")})
+            self.run_id = meta.get("run_id")
+            batch_in_epoch = int(t["batch_in_epoch"])
+        self.pending = [r for r in _read_metrics(self.out) if "stopped" not in r and r.get("step", 0) <= self.step]
+        return batch_in_epoch
+
+    def _what_is_kept(self) -> str:
+        if self.replacing:
+            return f"The previous run in {self.out} is kept as it was"
+        if _run_id(self.out) == self.run_id:
+            return f"The last good checkpoint is kept in {self.out}"
+        return "Nothing was saved"
 
     # -- the loop ---------------------------------------------------------------------------------
 
     def fit(self) -> dict:
         """Trains until the epochs, the step or time budget, or the patience run out.
         Returns the best validation metrics (those of the checkpoint in ``OUT``)."""
+        folder = run_folder.claim(self.out, self.cfg.resume, self.cfg.overwrite)
+        try:
+            for where in (self.out, self.out / RESUME):  # what a killed save left behind
+                remove_leftovers(where)
+            if self.cfg.resume:
+                skip = self._restore()
+            else:
+                skip, self.run_id = 0, uuid.uuid4().hex[:16]
+                self.replacing = self.cfg.overwrite and folder.holds_a_run()
+                self.pending = [] if self.replacing else None
+            return self._fit(skip)
+        finally:
+            folder.release()
+
+    def _fit(self, skip: int) -> dict:
         cfg, task = self.cfg, self.task
         if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        skip = self._restore() if cfg.resume else 0
-        if not cfg.resume:
-            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+            from .threads import usable_threads
+
+            torch.set_num_threads(usable_threads(cfg.threads))
         start = time.perf_counter() - self.elapsed_before
         device = next(task.model.parameters()).device
         self.precision = resolve_precision(cfg.precision, device)
@@ -234,7 +365,7 @@ class Trainer:
                 value = loss.item()
                 if not math.isfinite(value):
                     raise TrainingError(f"the loss became {value} at step {self.step + 1}; stopped. "
-                                        f"The last good checkpoint is kept in {self.out}; try a lower --lr")
+                                        f"{self._what_is_kept()}; try a lower --lr")
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.clip:
@@ -269,4 +400,31 @@ class Trainer:
         if cfg.checkpoint_every:
             self._save_state(seconds())
         self._log({"stopped": self.stop or "epochs", "best": self.best, "step": self.step})
+        self._plot(final=True)
         return self.best or {}
+
+
+def _run_id(directory: Path) -> str | None:
+    """The run that wrote the checkpoint committed in ``directory`` (None: none, or unreadable)."""
+    try:
+        meta = json.loads((directory / "checkpoint.json").read_bytes())
+        return meta.get("run_id") if isinstance(meta, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _read_metrics(out: Path) -> list[dict]:
+    """The records of ``OUT/metrics.jsonl`` (a line torn by a crash is dropped)."""
+    try:
+        lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -8,7 +8,8 @@ import sys
 import time
 
 import torch
-from safetensors.torch import load_file
+
+from rnnkit.train import load_checkpoint
 
 
 def _text(path):
@@ -53,8 +54,8 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path):
     assert 25 <= at_kill < 90
     subprocess.run(_cmd(data, killed, ["--resume"]), check=True, env=env, capture_output=True)
 
-    a = load_file(straight / "resume" / "model.safetensors")
-    b = load_file(killed / "resume" / "model.safetensors")
+    a = load_checkpoint(straight / "resume").weights
+    b = load_checkpoint(killed / "resume").weights
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
