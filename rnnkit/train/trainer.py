@@ -146,6 +146,7 @@ class Trainer:
         self.pending: list | None = None  # metrics records not yet in metrics.jsonl (see _log)
         self.replacing = False  # --overwrite: the previous run's files stay until the first commit
         self.plotted = -math.inf
+        self.evaluated_at = -1  # the step of the last evaluation
         self.optimizer = make_optimizer(task.model.parameters(), cfg)
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.best: dict | None = None
@@ -222,6 +223,7 @@ class Trainer:
     def _evaluate(self, seconds: float, rate: float) -> None:
         metrics = self.task.evaluate()
         self.task.model.train()
+        self.evaluated_at = self.step
         improved = self._improved(metrics)
         lr = self.optimizer.param_groups[0]["lr"]
         if improved:  # saved before it is logged: metrics.jsonl never names a model that isn't there
@@ -270,6 +272,7 @@ class Trainer:
         np_state = np.random.get_state()
         meta = self._meta(trainer={
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "best": self.best,
+            "evaluated_at": self.evaluated_at,
             "stale": self.stale, "running": self.running, "seconds": seconds, "lr_scale": self.lr_scale,
             "python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
             "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]]}, task=task_json)
@@ -307,6 +310,7 @@ class Trainer:
                 self.task.restore(meta.get("task", {}),
                                   {k[5:]: v for k, v in ckpt.tensors.items() if k.startswith("task.")})
             self.run_id = meta.get("run_id")
+            self.evaluated_at = int(t.get("evaluated_at", -1))
             batch_in_epoch = int(t["batch_in_epoch"])
         self.pending = [r for r in _read_metrics(self.out) if "stopped" not in r and r.get("step", 0) <= self.step]
         return batch_in_epoch
@@ -358,7 +362,7 @@ class Trainer:
             bar = tqdm(batches, total=None if total is None else total - skip, desc=f"epoch {self.epoch}",
                        disable=not self.progress, leave=False, dynamic_ncols=True)
             self.batch_in_epoch, skip = skip, 0
-            seen, t0, evaluated, rate = 0, time.perf_counter(), False, 0.0
+            seen, t0, rate = 0, time.perf_counter(), 0.0
             for batch in bar:
                 with autocast:
                     loss, count = task.loss(batch)
@@ -378,10 +382,8 @@ class Trainer:
                 self.running = value if self.running is None else 0.98 * self.running + 0.02 * value
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
                 bar.set_postfix(loss=f"{self.running:.3f}", **{f"{task.unit}/s": f"{rate:.0f}"})
-                evaluated = False
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     self._evaluate(seconds(), rate)
-                    evaluated = True
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self._save_state(seconds())
                 if cfg.max_steps and self.step >= cfg.max_steps:
@@ -391,7 +393,8 @@ class Trainer:
                 if self.stop:
                     break
             bar.close()
-            if not evaluated and self.stop != "early_stopping":
+            # An epoch's last step evaluated already (also when a run resumed exactly there) needs no second.
+            if self.evaluated_at != self.step and self.stop != "early_stopping":
                 self._evaluate(seconds(), rate)
             if self.stop:
                 break

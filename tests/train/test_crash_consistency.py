@@ -25,7 +25,9 @@ from . import crash_harness as harness
 TASKS = ("lm", "classify", "seq2seq")
 LOADERS = {"lm": "rnnkit.tasks.language_model:LanguageModel", "classify": "rnnkit.tasks.classification:Classifier",
            "seq2seq": "rnnkit.tasks.translation:Translator"}
-FIRST_STEPS = 30  # kill before each of the first 30 disk operations of saving
+# Kill before each of the first 30 disk operations of saving (the first resumable state and the
+# first best model), then before every 7th one up to the 120th (later saves replace a generation).
+KILL_POINTS = [*range(1, 31), *range(34, 121, 7)]
 FIRST_WRITES = 12  # the first 12 writes span the first three saves and the first metrics lines
 
 
@@ -112,7 +114,7 @@ def test_killed_at_each_step_of_saving(task, straight, tmp_path):
         _check_best_model(task, out)
         _continue_and_compare(task, data, out, runs[task])
 
-    _each(range(1, FIRST_STEPS + 1), check)
+    _each(KILL_POINTS, check)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -131,3 +133,26 @@ def test_disk_full_at_each_write(task, straight, tmp_path):
         _continue_and_compare(task, data, out, runs[task])
 
     _each(range(1, FIRST_WRITES + 1), check)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_killed_at_every_step_of_every_save(task, straight, tmp_path):
+    """Every disk operation of the whole run, until the run ends before the kill point."""
+    data, runs = straight
+    ended = []
+
+    def check(n):
+        if ended and n > ended[0]:
+            return
+        out = tmp_path / f"kill-{n}"
+        code = harness.run(harness.train_argv(task, data[task], out), ("kill", n))
+        if code == 0:  # the whole run took fewer operations
+            ended.append(n)
+            return
+        assert code == -9, code
+        _check_best_model(task, out)
+        _continue_and_compare(task, data, out, runs[task])
+
+    _each(range(1, 1000), check)
+    assert ended, "the run never ended"
