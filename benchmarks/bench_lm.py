@@ -105,7 +105,7 @@ class PlainLoop:
 
 def make_task(cell, texts, out, minutes, precision, epochs=100):
     model, lm, cfg = recipe_configs(str(out), cell=cell, epochs=epochs, max_minutes=minutes, patience=0, seed=0,
-                                    precision=precision)
+                                    precision=precision, overwrite=True)  # a rerun replaces its own runs
     return LanguageModelTask.from_text(texts["train"], texts["validation"], model, lm, cfg), cfg
 
 
