@@ -37,7 +37,9 @@ class RunFolder:
         self.path, self.created, self.fd, self.count = path, created, fd, 1
 
     def holds_a_run(self) -> bool:
-        return any((self.path / name).exists() for name in RUN_FILES)
+        """Whether the folder holds what a run saved (a checkpoint, metrics), not only leftovers."""
+        saved = ("checkpoint.json", "metrics.jsonl", "loss.png", f"{RESUME}/checkpoint.json")
+        return any((self.path / name).exists() for name in saved)
 
     def release(self) -> None:
         self.count -= 1
@@ -57,10 +59,14 @@ class RunFolder:
 
 
 def _remove_leftovers(path: Path) -> None:
-    """Removes a folder this run created and left without a checkpoint (temporary files only)."""
+    """Removes a folder this run created and left without a checkpoint (what is left in it are
+    files of interrupted saves, and the resume/ folder they were in)."""
     try:
         for name in os.listdir(path):
-            os.unlink(path / name)
+            if name == RESUME and (path / name).is_dir():
+                _remove_leftovers(path / name)
+            else:
+                os.unlink(path / name)
         os.rmdir(path)
     except OSError:
         pass
