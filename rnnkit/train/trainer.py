@@ -147,6 +147,7 @@ class Trainer:
         self.replacing = False  # --overwrite: the previous run's files stay until the first commit
         self.plotted = -math.inf
         self.evaluated_at = -1  # the step of the last evaluation
+        self.records = 0  # lines this run has logged to metrics.jsonl
         self.optimizer = make_optimizer(task.model.parameters(), cfg)
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.best: dict | None = None
@@ -164,6 +165,7 @@ class Trainer:
         """Appends to ``metrics.jsonl``. Records wait in ``self.pending`` while the file still holds
         what must go first (an overwritten run's records, a resumed run's records past the resumed
         step); the first write then replaces the file whole, in one rename."""
+        self.records += 1
         if self.pending is None:
             append_line(self.out / "metrics.jsonl", json.dumps(record))
             return
@@ -272,7 +274,8 @@ class Trainer:
         np_state = np.random.get_state()
         meta = self._meta(trainer={
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "best": self.best,
-            "evaluated_at": self.evaluated_at,
+            "evaluated_at": self.evaluated_at, "early_stopped": self.stop == "early_stopping",
+            "records": self.records,
             "stale": self.stale, "running": self.running, "seconds": seconds, "lr_scale": self.lr_scale,
             "python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
             "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]]}, task=task_json)
@@ -311,9 +314,24 @@ class Trainer:
                                   {k[5:]: v for k, v in ckpt.tensors.items() if k.startswith("task.")})
             self.run_id = meta.get("run_id")
             self.evaluated_at = int(t.get("evaluated_at", -1))
+            self.stop = "early_stopping" if t.get("early_stopped") else None
             batch_in_epoch = int(t["batch_in_epoch"])
-        self.pending = [r for r in _read_metrics(self.out) if "stopped" not in r and r.get("step", 0) <= self.step]
+            records = t.get("records")
+        # The records logged after this state was saved are redone by the resumed run: dropped.
+        kept = _read_metrics(self.out)
+        if records is None:  # a state saved by an earlier version: by step
+            kept = [r for r in kept if "stopped" not in r and r.get("step", 0) <= self.step]
+        self.pending = kept[: records]
+        self.records = len(self.pending)
         return batch_in_epoch
+
+    def _budget_spent(self, seconds: float) -> bool:
+        """Whether the step or time budget is used up (and ``self.stop`` says which)."""
+        if self.cfg.max_steps and self.step >= self.cfg.max_steps:
+            self.stop = self.stop or "max_steps"
+        elif self.cfg.max_minutes and seconds >= 60 * self.cfg.max_minutes:
+            self.stop = self.stop or "max_minutes"
+        return self.stop in ("max_steps", "max_minutes")
 
     def _what_is_kept(self) -> str:
         if self.replacing:
@@ -364,6 +382,8 @@ class Trainer:
             self.batch_in_epoch, skip = skip, 0
             seen, t0, rate = 0, time.perf_counter(), 0.0
             for batch in bar:
+                if self.stop or self._budget_spent(seconds()):  # a run resumed at its end takes no step more
+                    break
                 with autocast:
                     loss, count = task.loss(batch)
                 value = loss.item()
@@ -386,11 +406,7 @@ class Trainer:
                     self._evaluate(seconds(), rate)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self._save_state(seconds())
-                if cfg.max_steps and self.step >= cfg.max_steps:
-                    self.stop = self.stop or "max_steps"
-                elif cfg.max_minutes and seconds() >= 60 * cfg.max_minutes:
-                    self.stop = self.stop or "max_minutes"
-                if self.stop:
+                if self._budget_spent(seconds()) or self.stop:
                     break
             bar.close()
             # An epoch's last step evaluated already (also when a run resumed exactly there) needs no second.

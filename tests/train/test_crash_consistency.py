@@ -82,10 +82,11 @@ def _check_no_orphans(out):
 
 def _continue_and_compare(task, data, out, expected):
     if (out / "resume" / "checkpoint.json").is_file():
-        argv = ["train", task, "--out", str(out), "--resume"]
+        argv = ["train", task, "--out", str(out), "--resume", "--quiet"]
     else:  # died before its first resumable state: start again
         argv = [*harness.train_argv(task, data[task], out), "--overwrite"]
-    assert harness.run(argv) == 0, argv
+    err = out.with_name(out.name + ".continue.err")
+    assert harness.run(argv, None, str(err)) == 0, (argv, err.read_text())
     resume_weights, best_weights, steps = expected
     got_resume, got_best = _final(out)
     for want, got in ((resume_weights, got_resume), (best_weights, got_best)):
