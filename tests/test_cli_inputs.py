@@ -15,29 +15,13 @@ import warnings
 
 import pytest
 
-from rnnkit.cli import build_parser, main
+from rnnkit.cli import build_parser
+
+from .cli_helpers import one_line_error, run
 
 GOOD, BAD = ["good", "great", "fine", "lovely", "superb"], ["bad", "awful", "dull", "poor", "weak"]
 FILL = ["the", "film", "was", "a", "plot", "story", "and", "actors", "very", "quite"]
 NUMBERS = ["uno", "dos", "tres", "cuatro", "cinco", "seis"]
-
-
-def run(capsys, argv, code=0):
-    """``main(argv)`` (a usage error's SystemExit included): its exit status checked; ``(out, err)``."""
-    try:
-        result = main([str(a) for a in argv])
-    except SystemExit as stop:
-        result = stop.code
-    out, err = capsys.readouterr()
-    assert result == code, (out, err)
-    return out, err
-
-
-def one_line_error(capsys, argv, match, code=2):
-    _, err = run(capsys, argv, code)
-    assert len(err.strip().splitlines()) == 1, err
-    assert match in err and "Traceback" not in err, err
-    return err
 
 
 def feed_stdin(monkeypatch, text: str):

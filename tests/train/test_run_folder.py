@@ -11,30 +11,13 @@ import stat
 import pytest
 import torch
 
-from rnnkit.cli import main
 from rnnkit.config import TrainConfig
 from rnnkit.train import CheckpointError, Trainer, TrainingError, load_checkpoint, save_checkpoint
 from rnnkit.train import checkpoint as checkpoint_module
 
+from ..cli_helpers import one_line_error, run
 from . import crash_harness as harness
 from .test_checkpoint_trainer import ToyTask
-
-
-def run(capsys, argv, code=0):
-    try:
-        result = main([str(a) for a in argv])
-    except SystemExit as stop:
-        result = stop.code
-    out, err = capsys.readouterr()
-    assert result == code, (out, err)
-    return out, err
-
-
-def one_line(capsys, argv, match, code=2):
-    _, err = run(capsys, argv, code)
-    lines = [line for line in err.strip().splitlines() if ": warning: " not in line]
-    assert len(lines) == 1 and match in lines[0] and "Traceback" not in err, err
-    return lines[0]
 
 
 def _rows(path, n=80, seed=0):
@@ -72,19 +55,19 @@ def test_a_folder_holding_a_run_is_refused_and_left_as_it_was(capsys, data, tmp_
     out = tmp_path / "run"
     _train(capsys, data, out, "--max-steps", "4")
     before = _snapshot(out)
-    line = one_line(capsys, ["train", "classify", "--data", data, "--out", out, *TINY], "holds another run")
+    line = one_line_error(capsys, ["train", "classify", "--data", data, "--out", out, *TINY], "holds another run")
     assert "--resume" in line and "--overwrite" in line
     lm_text = tmp_path / "text.txt"
     lm_text.write_text("to be or not to be, that is the question\n" * 40)
-    one_line(capsys, ["train", "lm", "--data", lm_text, "--out", out, "--bptt", "8"], "holds another run")
+    one_line_error(capsys, ["train", "lm", "--data", lm_text, "--out", out, "--bptt", "8"], "holds another run")
     assert _snapshot(out) == before
 
 
 def test_other_files_and_plain_files_are_refused(capsys, data, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep me")
-    one_line(capsys, ["train", "classify", "--data", data, "--out", tmp_path / "notes", *TINY], "is not empty")
-    one_line(capsys, ["train", "classify", "--data", data, "--out", data, *TINY], "is a file, not a folder")
+    one_line_error(capsys, ["train", "classify", "--data", data, "--out", tmp_path / "notes", *TINY], "is not empty")
+    one_line_error(capsys, ["train", "classify", "--data", data, "--out", data, *TINY], "is a file, not a folder")
     assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
 
 
@@ -110,7 +93,7 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(capsys, 
     before = _snapshot(out)
     bad = _rows(tmp_path / "one-label.tsv")
     bad.write_text(bad.read_text().replace("pos\t", "neg\t"))
-    one_line(capsys, ["train", "classify", "--data", bad, "--out", out, "--overwrite", *TINY], "single label")
+    one_line_error(capsys, ["train", "classify", "--data", bad, "--out", out, "--overwrite", *TINY], "single label")
     assert _snapshot(out) == before  # a run that fails before its first checkpoint changes nothing
 
     _train(capsys, data, out, "--max-steps", "6", "--eval-every", "3", "--overwrite", "--checkpoint-every", "2")
@@ -176,17 +159,17 @@ def test_a_raised_budget_trains_on(capsys, data, tmp_path):
 def test_resume_refuses_flags_that_would_change_the_run(capsys, data, tmp_path):
     out = tmp_path / "run"
     _train(capsys, data, out, "--max-steps", "2", "--checkpoint-every", "2")
-    line = one_line(capsys, ["train", "classify", "--out", out, "--resume", "--hidden-size", "16", "--seed", "3",
+    line = one_line_error(capsys, ["train", "classify", "--out", out, "--resume", "--hidden-size", "16", "--seed", "3",
                              "--batch-size", "8", "--precision", "bfloat16"], "--resume continues the run")
     for part in ("--hidden-size 16 (saved: 8)", "--seed 3 (saved: 0)", "--batch-size 8 (saved: 16)",
                  "--precision bfloat16 (saved: float32)"):
         assert part in line
     other = _rows(tmp_path / "other.tsv", seed=5)
-    one_line(capsys, ["train", "classify", "--out", out, "--resume", "--data", other], f"--data {other} (saved:")
+    one_line_error(capsys, ["train", "classify", "--out", out, "--resume", "--data", other], f"--data {other} (saved:")
     data.write_text(data.read_text() + "pos\tgood film\n")
-    one_line(capsys, ["train", "classify", "--out", out, "--resume"], "changed since the run started")
+    one_line_error(capsys, ["train", "classify", "--out", out, "--resume"], "changed since the run started")
     data.unlink()
-    one_line(capsys, ["train", "classify", "--out", out, "--resume"], "which is gone")
+    one_line_error(capsys, ["train", "classify", "--out", out, "--resume"], "which is gone")
 
 
 # -- damaged checkpoints ----------------------------------------------------------------------------
@@ -216,9 +199,9 @@ def _edit_meta(folder, change):
     (lambda m: m.update(format=7), "is not an rnnkit checkpoint"),
     (lambda m: m["files"].pop("model"), "expected model"),
 ])
-def test_a_malformed_record_is_one_line(capsys, resumable, data, change, match):
+def test_a_malformed_record_is_one_line_error(capsys, resumable, data, change, match):
     _edit_meta(resumable, change)
-    one_line(capsys, ["eval", "classify", "--checkpoint", resumable, "--data", data], match)
+    one_line_error(capsys, ["eval", "classify", "--checkpoint", resumable, "--data", data], match)
 
 
 @pytest.mark.parametrize("part,damage,match", [
@@ -227,14 +210,14 @@ def test_a_malformed_record_is_one_line(capsys, resumable, data, change, match):
     ("state", "truncate", "does not match checkpoint.json"),
     ("state", "delete", "is missing"),
 ])
-def test_a_damaged_resume_state_is_one_line(capsys, resumable, part, damage, match):
+def test_a_damaged_resume_state_is_one_line_error(capsys, resumable, part, damage, match):
     folder = resumable / "resume"
     path = folder / json.loads((folder / "checkpoint.json").read_text())["files"][part]["name"]
     if damage == "delete":
         path.unlink()
     else:
         path.write_bytes(path.read_bytes()[:50])
-    line = one_line(capsys, ["train", "classify", "--out", resumable, "--resume", "--max-steps", "4"], match)
+    line = one_line_error(capsys, ["train", "classify", "--out", resumable, "--resume", "--max-steps", "4"], match)
     assert "damaged" in line
 
 
