@@ -64,13 +64,13 @@ def _take_saved_flags(args, saved: dict, sections: dict, may_change) -> None:
 
     differences = []
     saved_flags = (saved.get("data") or {}).get("flags") or {}
-    pairs = [(name, saved_flags[name]) for name in DATA_FLAGS if name in saved_flags]
+    pairs = {name: saved_flags[name] for name in DATA_FLAGS if name in saved_flags}
     for key, cls in sections.items():
         values = saved.get(key)
-        if isinstance(values, dict):
-            pairs += [(f.name, values[f.name]) for f in dataclasses.fields(cls)
-                      if f.name in values and f.name not in _NOT_FILLED]
-    for name, before in pairs:
+        if isinstance(values, dict):  # (the language model's data flags are in its config too)
+            pairs.update((f.name, values[f.name]) for f in dataclasses.fields(cls)
+                         if f.name in values and f.name not in _NOT_FILLED)
+    for name, before in pairs.items():
         given = _given(args, name)
         if given is None:
             setattr(args, name, before)
