@@ -177,24 +177,41 @@ _MAY_BE_ZERO = ("seed", "weight_decay", "clip", "patience", "dropout", "threads"
 _BELOW_ONE = ("dropout", "label_smoothing")
 
 
+INT_MAX = 2**31 - 1  # what torch's sizes and counts take; a larger number is a typo
+# Upper bounds where a value within INT_MAX would still make a run hang or allocate without end.
+_AT_MOST = {"seed": 2**63 - 1, "num_layers": 64}
+
+
+def value_problem(name: str, kind, value) -> str | None:
+    """What is wrong with ``value`` for the config field ``name`` of type ``kind`` (None: nothing).
+    The same rules hold for a flag and for a field read back from a checkpoint."""
+    if kind is float and not math.isfinite(value):  # float() takes 'nan' and 'inf'; no setting means them
+        return "must be a finite number"
+    if kind not in (int, float):
+        return None
+    if name in _BELOW_ONE and not 0 <= value < 1:
+        return "must lie in [0, 1)"
+    if name == "lr_decay" and value < 1:  # a divisor below 1 would raise the rate on a plateau
+        return "must be >= 1 (1 = off)"
+    if value <= 0 and name not in _MAY_BE_ZERO:
+        return "must be positive"
+    if value < 0:
+        return "must not be negative"
+    limit = _AT_MOST.get(name, INT_MAX if kind is int else None)
+    if limit is not None and value > limit:
+        return f"must be at most {limit}"
+    return None
+
+
 def _checked(kind, name):
     def parse(text: str):
         try:
             value = kind(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-        if kind is float and not math.isfinite(value):  # float() takes 'nan' and 'inf'; no setting means them
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        if kind not in (int, float):
-            return value
-        if name in _BELOW_ONE and not 0 <= value < 1:
-            raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text!r}")
-        if name == "lr_decay" and value < 1:  # a divisor below 1 would raise the rate on a plateau
-            raise argparse.ArgumentTypeError(f"must be >= 1 (1 = off), got {text!r}")
-        if value <= 0 and name not in _MAY_BE_ZERO:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+        problem = value_problem(name, kind, value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
         return value
 
     return parse
@@ -206,6 +223,8 @@ def config_from_args(config_cls, args: argparse.Namespace, defaults: dict | None
     values = {}
     for f in dataclasses.fields(config_cls):
         v = overrides.get(f.name, getattr(args, f.name, None))
+        if isinstance(v, list):  # argparse (before 3.12) turns a value of "--" into []
+            raise ValueError(f"--{f.name.replace('_', '-')} needs a value")
         if v is None:
             v = (defaults or {}).get(f.name)
         if v is not None:

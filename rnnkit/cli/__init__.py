@@ -62,14 +62,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit {args.command}: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = one_line_warning
+    def error(message: str, code: int) -> int:
+        print(f"rnnkit {args.command}: error: {message}", file=sys.stderr)
+        return code
+
     try:
         args.run(args)
-    except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
-        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (UserError, ValueError) as err:
+        return error(str(err), 2)
     except TrainingError as err:
-        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
-        return 1
+        return error(str(err), 1)
+    except OSError as err:  # the file system refused: a path too long, a file where a folder must be, ...
+        where = f": {err.filename}" if err.filename else ""
+        return error(f"{err.strerror or err}{where}", 2)
+    except (MemoryError, OverflowError) as err:
+        return error(f"out of memory or range ({type(err).__name__}: {err}); use smaller sizes", 1)
+    except RuntimeError as err:
+        if "allocate" not in str(err):
+            raise
+        return error(f"out of memory: {str(err).strip().splitlines()[0][:200]}; use smaller sizes or batches", 1)
     except KeyboardInterrupt:
         print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
         return 130

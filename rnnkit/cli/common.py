@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..config import INT_MAX
+
+MAX_BEAM = 1000  # wider beams only spend memory: quality falls well before (Koehn & Knowles 2017)
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr (exit 2), pointing at --help."""
@@ -17,36 +21,45 @@ class UserError(Exception):
     """A mistake in what the user asked for: reported as one line, exit status 2."""
 
 
-def positive(text: str) -> int:
+def _integer(text: str, low: int, high: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
+    if value > high:
+        raise argparse.ArgumentTypeError(f"must be at most {high}; got {text!r}")
     return value
+
+
+def positive(text: str) -> int:
+    return _integer(text, 1, INT_MAX, "a positive integer")
 
 
 def non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
-    return value
+    return _integer(text, 0, INT_MAX, "an integer >= 0")
 
 
 def positive_at_most(limit: int):
     """A positive integer no larger than ``limit`` (a bound on work a typo could make endless)."""
+    return lambda text: _integer(text, 1, limit, "a positive integer")
 
-    def parse(text: str) -> int:
-        value = positive(text)
-        if value > limit:
-            raise argparse.ArgumentTypeError(f"must be at most {limit}; got {text!r}")
-        return value
 
-    return parse
+def non_negative_at_most(limit: int):
+    """An integer in [0, ``limit``]."""
+    return lambda text: _integer(text, 0, limit, "an integer >= 0")
+
+
+def seed(text: str) -> int:
+    """A seed: any integer torch, NumPy and Python's random all take."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 2**63); got {text!r}")
+    return value
 
 
 def _finite(text: str) -> float:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import positive
+from .common import positive, seed
 
 
 def _cells(text: str) -> list[str]:
@@ -61,7 +61,7 @@ def register(sub) -> None:
                          help="Adam steps of training per cell (default: 600)")
     compare.add_argument("--cells", type=_cells, default=["gru", "lstm", "rnn"],
                          help="comma-separated cells to compare (default: gru,lstm,rnn)")
-    compare.add_argument("--seed", type=int, default=0, help="seed of the data and initialisation (default: 0)")
+    compare.add_argument("--seed", type=seed, default=0, help="seed of the data and initialisation (default: 0)")
     compare.add_argument("--out", default="runs/compare", help="folder for the JSON results (default: runs/compare)")
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
     compare.set_defaults(run=cmd_compare)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import (
+    MAX_BEAM,
     UserError,
     add_train_flags,
     non_negative,
-    positive,
+    non_negative_at_most,
     positive_at_most,
     positive_float,
     probability,
     read_text,
+    seed,
 )
 
 # The longest continuation `generate` writes: far past any useful sample, short of a typo's 10**20
@@ -138,9 +140,10 @@ def register(sub, train, ev) -> None:
     gen.add_argument("--top-p", type=probability, default=1.0,
                      help="sample within the smallest set of tokens holding this probability, in (0, 1] "
                           "(default: 1.0 = all)")
-    gen.add_argument("--seed", type=int, default=None, help="seed of the sampling (default: a fresh one each run)")
+    gen.add_argument("--seed", type=seed, default=None, help="seed of the sampling (default: a fresh one each run)")
     gen.add_argument("--greedy", action="store_true", help="the most likely token each step")
-    gen.add_argument("--beam", type=non_negative, default=0, help="beam search of this width (default: 0 = sample); "
+    gen.add_argument("--beam", type=non_negative_at_most(MAX_BEAM), default=0,
+                     help="beam search of this width (default: 0 = sample); "
                      "with --num N, the N best")
-    gen.add_argument("--num", type=positive, default=1, help="how many continuations (default: 1)")
+    gen.add_argument("--num", type=positive_at_most(1000), default=1, help="how many continuations (default: 1)")
     gen.set_defaults(run=cmd_generate)

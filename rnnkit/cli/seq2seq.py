@@ -6,7 +6,16 @@ import json
 import sys
 from pathlib import Path
 
-from .common import UserError, add_train_flags, non_negative, positive, read_text, split_rows
+from .common import (
+    MAX_BEAM,
+    UserError,
+    add_train_flags,
+    non_negative,
+    positive,
+    positive_at_most,
+    read_text,
+    split_rows,
+)
 
 DATES_TRAIN, DATES_VALID, DATES_TEST = 30000, 1000, 2000
 
@@ -152,7 +161,7 @@ def register(sub, train, ev) -> None:
     es.add_argument("--corpus", choices=("en-es", "dates"), help="a bundled corpus (its test pairs by default)")
     es.add_argument("--split", default="test", choices=("train", "validation", "test"),
                     help="which part of --corpus en-es (default: test)")
-    es.add_argument("--beam", type=positive, default=5,
+    es.add_argument("--beam", type=positive_at_most(MAX_BEAM), default=5,
                     help="beam size scored beside greedy decoding (default: 5; 1 = greedy only)")
     es.add_argument("--limit", type=non_negative, default=0,
                     help="evaluate the first N pairs only (default: 0 = all)")
@@ -165,7 +174,7 @@ def register(sub, train, ev) -> None:
     tr.add_argument("texts", nargs="*", metavar="TEXT", help="sources to translate")
     tr.add_argument("--input", help="a UTF-8 file, one source per line (a blank line gets an empty output line); "
                     "- reads standard input")
-    tr.add_argument("--beam", type=positive, default=5, help="beam size (default: 5; 1 = greedy)")
+    tr.add_argument("--beam", type=positive_at_most(MAX_BEAM), default=5, help="beam size (default: 5; 1 = greedy)")
     tr.add_argument("--n-best", type=positive, default=1,
                     help="translations printed per source, best first, each after its score (default: 1)")
     tr.add_argument("--max-len", type=positive, default=None,

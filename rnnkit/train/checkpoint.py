@@ -454,9 +454,15 @@ def config_from_meta(config_cls, meta: dict, key: str, directory: str | Path):
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise CheckpointError(f"{where} has unknown field(s) {unknown}; it was written by another version of rnnkit")
+    from ..config import value_problem
+
     for name, value in values.items():
         choices = fields[name].metadata.get("choices")
         if not _fits(value, hints[name]) or (choices and value is not None and value not in choices):
             raise CheckpointError(f"{where}: {name} = {value!r} is not a valid {hints[name]}"
                                   + (f" (one of {list(choices)})" if choices else ""))
+        kind = float if isinstance(value, float) else int if isinstance(value, int) else None
+        problem = None if kind is None or isinstance(value, bool) else value_problem(name, kind, value)
+        if problem:
+            raise CheckpointError(f"{where}: {name} = {value!r} {problem}; it is damaged, retrain or restore it")
     return config_cls(**values)
