@@ -148,10 +148,19 @@ def test_a_5_mb_field_reads(capsys, classifier, tmp_path):
         (["generate", "--checkpoint", "C", "--max-tokens", str(10**20)], "--max-tokens: must be at most 100000"),
         (["generate", "--checkpoint", "C", "--max-tokens", "0"], "--max-tokens: must be a positive integer"),
         (["demo", "--minutes", "nan"], "--minutes: must be a finite number"),
+        (["train", "lm", "--data", "D", "--hidden-size", str(2**31)], "--hidden-size: must be at most 2147483647"),
+        (["train", "lm", "--data", "D", "--num-layers", "65"], "--num-layers: must be at most 64"),
+        (["train", "lm", "--data", "D", "--seed", str(2**63)], "--seed: must be at most"),
+        (["train", "lm", "--data", "D", "--embedding-size=--"], "--embedding-size needs a value"),
+        (["generate", "--checkpoint", "C", "--beam", "1001"], "--beam: must be at most 1000"),
+        (["generate", "--checkpoint", "C", "--seed", str(10**20)], "--seed: must lie in [0, 2**63)"),
+        (["translate", "--checkpoint", "C", "--beam", str(10**20)], "--beam: must be at most 1000"),
+        (["compare", "--train-steps", str(2**63)], "--train-steps: must be at most 2147483647"),
     ],
 )
 def test_bad_numbers_are_usage_errors(capsys, tmp_path, argv, match):
-    one_line_error(capsys, [*argv, "--out", tmp_path / "out"] if argv[0] in ("train", "demo") else argv, match)
+    one_line_error(capsys, [*argv, "--out", tmp_path / "out"] if argv[0] in ("train", "demo", "compare") else argv,
+                   match)
     assert not (tmp_path / "out").exists()
 
 

@@ -40,10 +40,10 @@ def cmd_train_lm(args) -> None:
     from .run import training_run
 
     with training_run(args, {"model": ModelConfig, "lm": LMConfig, "train": TrainConfig}, "runs/lm") as data:
-        texts = _lm_texts(args)
         model_cfg = config_from_args(ModelConfig, args, LM_RECIPE)
         lm_cfg = config_from_args(LMConfig, args, LM_RECIPE)
         train_cfg = config_from_args(TrainConfig, args, LM_RECIPE)
+        texts = _lm_texts(args)
         task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg, lm_cfg, train_cfg)
         print(f"{task.tbptt.streams.numel()} training tokens in {train_cfg.batch_size} streams, vocabulary "
               f"{len(task.encoder.vocab)}, {task.batches_per_epoch()} windows of {lm_cfg.bptt} per epoch")
