@@ -223,8 +223,6 @@ def config_from_args(config_cls, args: argparse.Namespace, defaults: dict | None
     values = {}
     for f in dataclasses.fields(config_cls):
         v = overrides.get(f.name, getattr(args, f.name, None))
-        if isinstance(v, list):  # argparse (before 3.12) turns a value of "--" into []
-            raise ValueError(f"--{f.name.replace('_', '-')} needs a value")
         if v is None:
             v = (defaults or {}).get(f.name)
         if v is not None:

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.showwarning = one_line_warning
     def error(message: str, code: int) -> int:
-        print(f"rnnkit {args.command}: error: {message}", file=sys.stderr)
+        one_line = message.replace("\r", "\\r").replace("\n", "\\n")  # a path may hold a line break
+        print(f"rnnkit {args.command}: error: {one_line}", file=sys.stderr)
         return code
 
     try:

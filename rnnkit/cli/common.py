@@ -13,6 +13,12 @@ MAX_BEAM = 1000  # wider beams only spend memory: quality falls well before (Koe
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr (exit 2), pointing at --help."""
 
+    def _get_values(self, action, arg_strings):
+        # argparse before 3.12 drops a lone "--" given as an option's value and returns [] as the value
+        if action.nargs is None and action.option_strings and arg_strings in (["--"], []):
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 

@@ -23,6 +23,8 @@ class Vocab:
 
     def __init__(self, tokens: Sequence[str]):
         tokens = list(tokens)
+        if not all(isinstance(t, str) for t in tokens):
+            raise ValueError("a vocabulary holds strings only")
         if tokens[: len(SPECIALS)] != list(SPECIALS):
             raise ValueError(f"a vocabulary must start with the special tokens {list(SPECIALS)}")
         if len(set(tokens)) != len(tokens):
