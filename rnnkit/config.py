@@ -179,7 +179,7 @@ _BELOW_ONE = ("dropout", "label_smoothing")
 
 INT_MAX = 2**31 - 1  # what torch's sizes and counts take; a larger number is a typo
 # Upper bounds where a value within INT_MAX would still make a run hang or allocate without end.
-_AT_MOST = {"seed": 2**63 - 1, "num_layers": 64}
+_AT_MOST = {"seed": 2**63 - 1, "num_layers": 64, "lr": 1e3}  # (a rate past float32's range breaks the optimiser)
 
 
 def value_problem(name: str, kind, value) -> str | None:

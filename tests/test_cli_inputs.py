@@ -154,6 +154,7 @@ def test_a_5_mb_field_reads(capsys, classifier, tmp_path):
         (["train", "lm", "--data", "D", "--embedding-size=--"], "--embedding-size: expected a value, got '--'"),
         (["generate", "--checkpoint", "C", "--num=--"], "argument --num: expected a value"),
         (["generate", "--checkpoint", "C", "--beam", "1001"], "--beam: must be at most 1000"),
+        (["train", "classify", "--data", "D", "--lr", "1e300"], "--lr: must be at most 1000.0"),
         (["generate", "--checkpoint", "C", "--seed", str(10**20)], "--seed: must lie in [0, 2**63)"),
         (["translate", "--checkpoint", "C", "--beam", str(10**20)], "--beam: must be at most 1000"),
         (["compare", "--train-steps", str(2**63)], "--train-steps: must be at most 2147483647"),

@@ -78,10 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         return error(f"{err.strerror or err}{where}", 2)
     except (MemoryError, OverflowError) as err:
         return error(f"out of memory or range ({type(err).__name__}: {err}); use smaller sizes", 1)
-    except RuntimeError as err:
-        if "allocate" not in str(err):
-            raise
-        return error(f"out of memory: {str(err).strip().splitlines()[0][:200]}; use smaller sizes or batches", 1)
+    except RuntimeError as err:  # torch's own: memory, or a number past float32's range
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        if "allocate" in first:
+            return error(f"out of memory: {first}; use smaller sizes or batches", 1)
+        if "overflow" in first:
+            return error(f"a number is out of range ({first}); use smaller values", 2)
+        raise
     except KeyboardInterrupt:
         print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
         return 130

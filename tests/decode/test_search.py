@@ -62,7 +62,7 @@ def test_sampling_follows_the_distribution():
 
 
 def test_top_k_1_and_tiny_top_p_are_greedy():
-    for kw in ({"top_k": 1}, {"top_p": 0.01}, {"temperature": 1e-4}):
+    for kw in ({"top_k": 1}, {"top_p": 0.01}, {"top_p": 1e-300}, {"temperature": 1e-4}):
         hyps = sample(TableModel(TABLE), SRC, LENGTHS, 6, generator=torch.Generator().manual_seed(3), **kw)
         assert [h.tokens for h in hyps] == [[3], [3]], kw
 
@@ -72,6 +72,8 @@ def test_filter_logits_by_hand():
     assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[False, False, True, True]]
     assert torch.isinf(filter_logits(logits, top_p=0.8)).tolist() == [[False, False, True, True]]
     assert torch.isinf(filter_logits(logits, top_p=0.81)).tolist() == [[False, False, False, True]]
+    # a top_p that float32 rounds to 0 still keeps the most likely token
+    assert torch.isinf(filter_logits(logits, top_p=1e-300)).tolist() == [[False, True, True, True]]
 
 
 @pytest.mark.parametrize("kw,match", [({"max_len": 0}, "max_len"), ({"temperature": 0}, "temperature"),
