@@ -178,8 +178,10 @@ _BELOW_ONE = ("dropout", "label_smoothing")
 
 
 INT_MAX = 2**31 - 1  # what torch's sizes and counts take; a larger number is a typo
+MAX_DECODE_LEN = 10_000  # tokens one decoded output may have: an untrained model may never stop
 # Upper bounds where a value within INT_MAX would still make a run hang or allocate without end.
-_AT_MOST = {"seed": 2**63 - 1, "num_layers": 64, "lr": 1e3}  # (a rate past float32's range breaks the optimiser)
+# (A learning rate past float32's range breaks the optimiser.)
+_AT_MOST = {"seed": 2**63 - 1, "num_layers": 64, "lr": 1e3, "max_tgt_len": MAX_DECODE_LEN}
 
 
 def value_problem(name: str, kind, value) -> str | None:

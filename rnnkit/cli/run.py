@@ -48,8 +48,9 @@ def training_run(args, sections: dict, default_out: str):
     folder = run_folder.claim(args.out, bool(args.resume), bool(args.overwrite))
     try:
         if args.resume:
-            saved = load_checkpoint(Path(args.out) / run_folder.RESUME).meta
-            _take_saved_flags(args, saved, sections, MAY_CHANGE_ON_RESUME)
+            where = Path(args.out) / run_folder.RESUME
+            saved = load_checkpoint(where).meta
+            _take_saved_flags(args, saved, sections, MAY_CHANGE_ON_RESUME, where)
             _check_data_unchanged(saved.get("data") or {})
         flags = {name: _given(args, name) for name in DATA_FLAGS if hasattr(args, name)}
         files = {flags[n]: _sha256(flags[n]) for n in _PATHS if flags.get(n) not in (None, "-")
@@ -59,9 +60,13 @@ def training_run(args, sections: dict, default_out: str):
         folder.release()
 
 
-def _take_saved_flags(args, saved: dict, sections: dict, may_change) -> None:
+def _take_saved_flags(args, saved: dict, sections: dict, may_change, where) -> None:
     import dataclasses
 
+    from ..train.checkpoint import config_from_meta
+
+    for key, cls in sections.items():  # a damaged record is one line, not a crash in a model's constructor
+        config_from_meta(cls, saved, key, where)
     differences = []
     saved_flags = (saved.get("data") or {}).get("flags") or {}
     pairs = {name: saved_flags[name] for name in DATA_FLAGS if name in saved_flags}

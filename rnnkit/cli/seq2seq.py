@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..config import MAX_DECODE_LEN
 from .common import (
     MAX_BEAM,
     UserError,
@@ -177,7 +178,7 @@ def register(sub, train, ev) -> None:
     tr.add_argument("--beam", type=positive_at_most(MAX_BEAM), default=5, help="beam size (default: 5; 1 = greedy)")
     tr.add_argument("--n-best", type=positive, default=1,
                     help="translations printed per source, best first, each after its score (default: 1)")
-    tr.add_argument("--max-len", type=positive, default=None,
+    tr.add_argument("--max-len", type=positive_at_most(MAX_DECODE_LEN), default=None,
                     help="longest translation, in tokens (default: the model's --max-tgt-len + 1)")
     tr.add_argument("--plot-attention", metavar="OUT.png",
                     help="heatmap of the first translation's attention (.png added when OUT has no suffix)")

@@ -94,6 +94,9 @@ def _decode(model, src, src_lengths, max_len, choose, prefix=None):
                        torch.stack(attns[b]) if attns[b] else None) for b in range(B)]
 
 
+MIN_TEMPERATURE = 1e-6  # below this, sampling is greedy search
+
+
 def greedy_search(model, src, src_lengths, max_len: int, prefix=None) -> list[Hypothesis]:
     """The most likely token at every step. Returns one :class:`Hypothesis` per source."""
     _check(max_len)
@@ -108,6 +111,8 @@ def sample(model, src, src_lengths, max_len: int, temperature: float = 1.0, top_
     _check(max_len, temperature, top_k, top_p)
 
     def choose(log_probs):
+        if temperature < MIN_TEMPERATURE:  # the limit of sampling as T -> 0 (dividing would overflow)
+            return log_probs.argmax(-1)
         probs = filter_logits(log_probs / temperature, top_k, top_p).softmax(-1)
         return torch.multinomial(probs.float().cpu(), 1, generator=generator).squeeze(1).to(log_probs.device)
 

@@ -62,7 +62,7 @@ def test_sampling_follows_the_distribution():
 
 
 def test_top_k_1_and_tiny_top_p_are_greedy():
-    for kw in ({"top_k": 1}, {"top_p": 0.01}, {"top_p": 1e-300}, {"temperature": 1e-4}):
+    for kw in ({"top_k": 1}, {"top_p": 0.01}, {"top_p": 1e-300}, {"temperature": 1e-4}, {"temperature": 1e-300}):
         hyps = sample(TableModel(TABLE), SRC, LENGTHS, 6, generator=torch.Generator().manual_seed(3), **kw)
         assert [h.tokens for h in hyps] == [[3], [3]], kw
 
