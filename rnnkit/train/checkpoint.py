@@ -332,7 +332,7 @@ def _read_once(directory: Path, raw: bytes, model_type: str | None) -> Checkpoin
                                   "optionally optimizer, state")
         blobs = {}
         for part, entry in files.items():
-            if entry.get("sha256") is None:  # format 1's extra tensors carried no checksum
+            if meta["format"] == 1 and entry["sha256"] is None:  # format 1's extra tensors carried no checksum
                 path = directory / entry["name"]
                 if not path.is_file():
                     raise _Stale(f"{path} is missing")
@@ -340,15 +340,13 @@ def _read_once(directory: Path, raw: bytes, model_type: str | None) -> Checkpoin
             else:
                 blobs[part] = _read_part(directory, entry)
         names = {part: entry["name"] for part, entry in files.items()}
-    if meta["format"] == 1 and (directory / "optimizer.pt").is_file():
-        blobs["optimizer"] = None  # read by torch.load(weights_only=True) below
     weights = _decode(directory, names["model"], blobs["model"])
     aliases = _safetensors_metadata(blobs["model"])
     ckpt = Checkpoint(directory, meta, weights, aliases,
                       tensors=_decode(directory, names["state"], blobs["state"]) if "state" in blobs else {})
     if "optimizer" in names:
         ckpt.optimizer_tensors = _decode(directory, names["optimizer"], blobs["optimizer"])
-    elif meta["format"] == 1 and "optimizer" in blobs:
+    elif meta["format"] == 1 and (directory / "optimizer.pt").is_file():  # torch.load(weights_only=True)
         ckpt.optimizer_tensors, ckpt.meta = _legacy_optimizer(directory, meta)
     return ckpt
 
