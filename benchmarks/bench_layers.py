@@ -121,7 +121,7 @@ def bench_case(cfg, reps, inner):
     results = {}
     for train in (True, False):
         ref.train(train)
-        ours = rnn.__dict__[cell].from_torch(ref, backend="rnnkit").train(train)
+        ours = rnn.__dict__[cell].from_torch(ref, backend="bptt").train(train)
         auto = rnn.__dict__[cell].from_torch(ref, backend="auto").train(train)
         fns = {
             "torch": step_fn(ref, x, lengths, train, True),

@@ -3,10 +3,11 @@
 This module is the point of the project: backpropagation through time written out by hand, in
 ``torch.autograd.Function``s, instead of letting autograd record a graph of every step.
 
-Division of work (see ``shared/docs/equations.md``):
+Division of work (see ``docs/equations.md``):
 
-* the caller computes the input projection of all steps as one matrix product,
-  ``xg = x @ W_ih^T + b`` (autograd differentiates that product as two more large products);
+* the caller (a cell type's ``fused`` method, :mod:`rnnkit.nn.cell_types`) computes the input
+  projection of all steps as one matrix product, ``xg = x @ W_ih^T + b`` (autograd
+  differentiates that product as two more large products);
 * a Function here runs the time loop: per step one recurrent product and a few pointwise ops,
   saving the gate activations; its backward walks the steps in reverse computing the gate
   gradients, then forms ``dW_hh`` (and ``db_hh``) as one product over all steps.

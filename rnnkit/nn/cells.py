@@ -1,7 +1,8 @@
-"""Single-step cells: the textbook equations of ``shared/docs/equations.md``, in plain torch ops.
+"""Single-step cells: the textbook equations of ``docs/equations.md``, in plain torch ops.
 
-These are the reference: autograd differentiates them, the layers' fused paths
-(:mod:`rnnkit.nn.functional`) are tested against a loop over them, and they are tested against
+These are the reference: autograd differentiates them, the layers' fused path
+(:mod:`rnnkit.nn.bptt`) is tested against a loop over them (the ``"reference"`` backend, which
+reaches them through :mod:`rnnkit.nn.cell_types`), and they are tested against
 ``torch.nn.RNNCell/LSTMCell/GRUCell``. Parameter names and shapes are torch.nn's, so
 ``cell.load_state_dict(torch_cell.state_dict())`` works both ways.
 """

@@ -1,8 +1,11 @@
 """Multi-layer, bidirectional recurrent layers: drop-in replacements for torch.nn.RNN/LSTM/GRU.
 
-A layer is a loop over a cell (:mod:`rnnkit.nn.cells`); stacking and the reverse direction wrap
-that loop. The loop runs on one of the interchangeable backends of :mod:`rnnkit.nn.backend`; all
-share torch.nn's parameter names, so one ``state_dict`` loads into any of them and into torch.nn.
+A layer is a loop over a cell: it holds one :class:`~rnnkit.nn.cell_types.CellType` (gate count,
+state arity, reference step, fused recurrence, native kernel) and one layer x direction loop
+(stacking, the reverse direction, inter-layer dropout) shared by our two paths, which differ only in
+how they run one direction of one layer. A layer runs on one of the interchangeable backends of
+:mod:`rnnkit.nn.backend`; all share torch.nn's parameter names, so one ``state_dict`` loads into any
+of them and into torch.nn. The equations are in ``docs/equations.md``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import bptt, cells
 from ._checks import check_choice, check_dropout, check_float_tensor, check_positive_int, check_state
 from ._precision import at_least_float32
-from .backend import BACKENDS, choose_backend, native_forward
-
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+from .backend import BACKEND_ALIASES, BACKENDS, choose_backend, native_forward
+from .cell_types import CELL_TYPES
 
 
 class RNNBase(nn.Module):
@@ -47,6 +48,8 @@ class RNNBase(nn.Module):
         check_positive_int("hidden_size", hidden_size)
         check_positive_int("num_layers", num_layers)
         check_dropout(dropout)
+        if isinstance(backend, str):  # old names keep working: "rnnkit" is now "bptt"
+            backend = BACKEND_ALIASES.get(backend, backend)
         check_choice("backend", backend, BACKENDS)
         if proj_size:
             raise ValueError(f"proj_size={proj_size} is not supported by rnnkit; use torch.nn.LSTM for projections")
@@ -55,12 +58,13 @@ class RNNBase(nn.Module):
                 f"dropout={dropout} has no effect with num_layers=1: dropout is applied between layers",
                 stacklevel=3,
             )
-        self.mode = mode
+        self.mode = mode  # torch.nn's attribute; the layer itself only consults cell_type
+        self.cell_type = CELL_TYPES[mode]
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.backend = bidirectional, 0, backend
         self.num_directions = 2 if bidirectional else 1
-        gate_size = _GATES[mode] * hidden_size
+        gate_size = self.cell_type.gates * hidden_size
         kw = {"device": device, "dtype": dtype}
         self._flat_weights_names: list[str] = []
         for layer in range(num_layers):
@@ -169,60 +173,60 @@ class RNNBase(nn.Module):
             hx = tuple(s.to(x.dtype) if isinstance(s, torch.Tensor) and s.is_floating_point() else s for s in hx)
         elif autocast and isinstance(hx, torch.Tensor) and hx.is_floating_point():
             hx = hx.to(x.dtype)
-        hx = self._initial_state(hx, x, unbatched)
+        states = self._initial_state(hx, x, unbatched)
 
-        backend = self.backend
+        backend = BACKEND_ALIASES.get(self.backend, self.backend)  # also when set after construction
         if backend == "auto":
             varlen = lengths is not None and bool((lengths != T).any())
-            backend = choose_backend(self.mode, x.device, varlen, self._needs_grad(x, hx), self.hidden_size)
+            grad = self._needs_grad(x, states)
+            backend = choose_backend(self.cell_type.mode, x.device, varlen, grad, self.hidden_size)
         if backend == "native" and lengths is not None and bool((lengths == 0).any()):
             if self.backend != "auto":
                 raise ValueError("backend='native' needs every length >= 1 (torch cannot pack empty sequences); "
-                                 "use backend='rnnkit' for empty sequences")
-            backend = "rnnkit"  # ours handles empty sequences
-        run = {"rnnkit": self._forward_fused, "native": self._forward_native, "reference": self._forward_reference}
+                                 "use backend='bptt' for empty sequences")
+            backend = "bptt"  # ours handles empty sequences
+        run = {"bptt": self._forward_bptt, "native": self._forward_native, "reference": self._forward_reference}
         if autocast and backend != "native":
             # Under torch.autocast our own recurrences stay in float32 (their explicit backward is
             # written for one dtype); mixed precision speeds up torch's native kernels and the
             # layers around the recurrence.
             full = at_least_float32
             with torch.autocast(x.device.type, enabled=False):
-                output, state = run[backend](full(x), tuple(full(s) for s in hx) if self.mode == "LSTM" else full(hx),
-                                             lengths)
+                output, states = run[backend](full(x), tuple(full(s) for s in states), lengths)
         else:
-            output, state = run[backend](x, hx, lengths)
+            output, states = run[backend](x, states, lengths)
 
         if packed:
             output = _repack(output, lengths, input)
         elif unbatched:
             output = output.squeeze(1)
-            state = tuple(s.squeeze(1) for s in state) if self.mode == "LSTM" else state.squeeze(1)
+            states = tuple(s.squeeze(1) for s in states)
         elif self.batch_first:
             output = output.transpose(0, 1)
-        return output, state
+        return output, self.cell_type.pack(states)
 
     def _initial_state(self, hx, x, unbatched):
-        """hx as time-major batched tensors: (L*D, B, H), or a pair of them for the LSTM."""
+        """hx as a tuple of time-major batched tensors (L*D, B, H), one per state of the cell."""
         LD, B, H = self.num_layers * self.num_directions, x.shape[1], self.hidden_size
         expected = (LD, H) if unbatched else (LD, B, H)
+        names = self.cell_type.state_names
         if hx is None:
-            zeros = x.new_zeros(LD, B, H)
-            return (zeros, zeros.clone()) if self.mode == "LSTM" else zeros
-        if self.mode == "LSTM":
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise ValueError("LSTM expects hx to be a pair (h_0, c_0) or None; "
-                                 f"got {type(hx).__name__}")
-            for name, s in zip(("h_0", "c_0"), hx):
-                check_state(name, s, expected, x)
-            return tuple(s.unsqueeze(1) if unbatched else s for s in hx)
-        check_state("hx", hx, expected, x)
-        return hx.unsqueeze(1) if unbatched else hx
+            return tuple(x.new_zeros(LD, B, H) for _ in names)
+        if len(names) == 1:
+            check_state(names[0], hx, expected, x)
+            return (hx.unsqueeze(1) if unbatched else hx,)
+        if not isinstance(hx, (tuple, list)) or len(hx) != len(names):  # the LSTM's (h_0, c_0)
+            raise ValueError(f"{self.cell_type.mode} expects hx to be a pair ({', '.join(names)}) or None; "
+                             f"got {type(hx).__name__}")
+        for name, s in zip(names, hx):
+            check_state(name, s, expected, x)
+        return tuple(s.unsqueeze(1) if unbatched else s for s in hx)
 
-    def _needs_grad(self, x, hx) -> bool:
+    def _needs_grad(self, x, states) -> bool:
         """Whether this call records a graph (else the fused path keeps no activations)."""
         if not torch.is_grad_enabled():
             return False
-        return x.requires_grad or any(s.requires_grad for s in self._states(hx)) or any(
+        return x.requires_grad or any(s.requires_grad for s in states) or any(
             p.requires_grad for p in self.parameters()
         )
 
@@ -232,17 +236,39 @@ class RNNBase(nn.Module):
         get = lambda kind: getattr(self, kind + suffix, None)  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
-    def _states(self, hx):
-        return hx if self.mode == "LSTM" else (hx,)
+    # Each path takes and returns states as tuples of (L*D, B, H) tensors, time-major (T, B, .).
 
-    def _forward_native(self, x, hx, lengths):
-        return native_forward(self.mode, x, hx, self._flat_weights, self.bias, self.num_layers,
+    def _forward_native(self, x, states, lengths):
+        return native_forward(self.cell_type, x, states, self._flat_weights, self.bias, self.num_layers,
                               self.dropout, self.training, self.bidirectional, lengths)
 
-    def _forward_fused(self, x, hx, lengths):
+    def _run_layers(self, x, states, run_direction):
+        """The layer x direction loop of our paths: stacking, bidirectional concat, inter-layer
+        dropout, final states.
+
+        ``run_direction(x (T, B, I), init, weights, reverse) -> (output (T, B, H), *final states)``
+        runs one layer in one direction; the caller picks it once per call, so the time loop
+        inside it is all that runs per step.
+        """
+        layer_input, finals = x, [[] for _ in states]
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(self.num_directions):
+                idx = layer * self.num_directions + direction
+                init = [s[idx] for s in states]
+                weights = self._direction_weights(layer, direction)
+                out, *last = run_direction(layer_input, init, weights, direction == 1)
+                outs.append(out)
+                for store, s in zip(finals, last):
+                    store.append(s)
+            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+            if self.dropout and self.training and layer + 1 < self.num_layers:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        return layer_input, tuple(torch.stack(f) for f in finals)
+
+    def _forward_bptt(self, x, states, lengths):
         """Our explicit BPTT (:mod:`rnnkit.nn.bptt`) on a batch sorted by length."""
         T, B = x.shape[0], x.shape[1]
-        states = self._states(hx)
         batch_sizes, unsort = None, None
         if lengths is not None and bool((lengths != T).any()):
             lengths_sorted, order = torch.sort(lengths, descending=True, stable=True)
@@ -253,90 +279,40 @@ class RNNBase(nn.Module):
             order_d = order.to(x.device)
             x = x.index_select(1, order_d)[:steps]
             states = tuple(s.index_select(1, order_d) for s in states)
-        grad = self._needs_grad(x, hx)
-        layer_input, finals = x, [[] for _ in states]
-        for layer in range(self.num_layers):
-            outs = []
-            for direction in range(self.num_directions):
-                idx = layer * self.num_directions + direction
-                init = [s[idx] for s in states]
-                out, *last = self._run_direction(layer_input, init, layer, direction, batch_sizes, grad)
-                outs.append(out)
-                for store, s in zip(finals, last):
-                    store.append(s)
-            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-            if self.dropout and self.training and layer + 1 < self.num_layers:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
-        output = layer_input
+        grad = self._needs_grad(x, states)
+        fused = self.cell_type.fused
+
+        def run_direction(layer_input, init, weights, reverse):
+            return fused(layer_input, init, weights, reverse, batch_sizes, grad)
+
+        output, finals = self._run_layers(x, states, run_direction)
         if output.shape[0] < T:  # every sequence ended early: pad back to the input's length
             output = F.pad(output, (0, 0, 0, 0, 0, T - output.shape[0]))
-        finals = [torch.stack(f) for f in finals]
         if unsort is not None:
             unsort_d = unsort.to(x.device)
             output = output.index_select(1, unsort_d)
-            finals = [f.index_select(1, unsort_d) for f in finals]
-        return output, (tuple(finals) if self.mode == "LSTM" else finals[0])
+            finals = tuple(f.index_select(1, unsort_d) for f in finals)
+        return output, finals
 
-    def _run_direction(self, x, init, layer, direction, batch_sizes, grad):
-        """One layer, one direction, time-major: returns (output (T, B, H), *final states)."""
-        w_ih, w_hh, b_ih, b_hh = self._direction_weights(layer, direction)
-        reverse = direction == 1
-        if self.mode == "GRU":
-            xg = F.linear(x, w_ih, b_ih)
-            if grad:
-                return bptt.GRURecurrence.apply(xg, init[0], w_hh, b_hh, batch_sizes, reverse)
-            out, h_n, _ = bptt.gru_forward(xg, init[0], w_hh, b_hh, batch_sizes, reverse, keep=False)
-            return out, h_n
-        # LSTM and RNN: both biases fold into the input projection.
-        xg = F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
-        if self.mode == "LSTM":
-            if grad:
-                return bptt.LSTMRecurrence.apply(xg, init[0], init[1], w_hh, batch_sizes, reverse)
-            out, h_n, c_n, _ = bptt.lstm_forward(xg, init[0], init[1], w_hh, batch_sizes, reverse, keep=False)
-            return out, h_n, c_n
-        relu = self.mode == "RNN_RELU"
-        if grad:
-            return bptt.RNNRecurrence.apply(xg, init[0], w_hh, relu, batch_sizes, reverse)
-        out, h_n, _ = bptt.rnn_forward(xg, init[0], w_hh, relu, batch_sizes, reverse)
-        return out, h_n
-
-    def _forward_reference(self, x, hx, lengths):
-        """A loop over the cells' step functions with masks, differentiated by autograd."""
+    def _forward_reference(self, x, states, lengths):
+        """A masked loop over the cell's reference step, differentiated by autograd."""
         T = x.shape[0]
-        states = self._states(hx)
         valid = None if lengths is None else (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)
-        layer_input, finals = x, [[] for _ in states]
-        for layer in range(self.num_layers):
-            outs = []
-            for direction in range(self.num_directions):
-                idx = layer * self.num_directions + direction
-                weights = self._direction_weights(layer, direction)
-                state = [s[idx] for s in states]
-                steps = [None] * T
-                for t in (range(T - 1, -1, -1) if direction else range(T)):
-                    new = self._cell_step(layer_input[t], state, weights)
-                    if valid is not None:
-                        m = valid[t].unsqueeze(1)
-                        new = [torch.where(m, n, s) for n, s in zip(new, state)]
-                        steps[t] = torch.where(m, new[0], torch.zeros_like(new[0]))
-                    else:
-                        steps[t] = new[0]
-                    state = new
-                outs.append(torch.stack(steps))
-                for store, s in zip(finals, state):
-                    store.append(s)
-            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-            if self.dropout and self.training and layer + 1 < self.num_layers:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
-        finals = [torch.stack(f) for f in finals]
-        return layer_input, (tuple(finals) if self.mode == "LSTM" else finals[0])
+        step = self.cell_type.step
 
-    def _cell_step(self, x_t, state, weights):
-        if self.mode == "LSTM":
-            return list(cells.lstm_step(x_t, state[0], state[1], *weights))
-        if self.mode == "GRU":
-            return [cells.gru_step(x_t, state[0], *weights)]
-        return [cells.rnn_step(x_t, state[0], *weights, nonlinearity="relu" if self.mode == "RNN_RELU" else "tanh")]
+        def run_direction(layer_input, init, weights, reverse):
+            state, steps = tuple(init), [None] * T
+            for t in (range(T - 1, -1, -1) if reverse else range(T)):
+                y, new = step(layer_input[t], state, weights)
+                if valid is not None:  # padded steps keep the state and output zeros
+                    m = valid[t].unsqueeze(1)
+                    new = tuple(torch.where(m, n, s) for n, s in zip(new, state))
+                    y = torch.where(m, new[0], torch.zeros_like(new[0]))
+                steps[t] = y
+                state = new
+            return torch.stack(steps), *state
+
+        return self._run_layers(x, states, run_direction)
 
 
 def _check_lengths(lengths, batch: int, steps: int, device) -> torch.Tensor:
@@ -388,8 +364,10 @@ _DOC_TEMPLATE = """{summary}
         batch_first: input and output are (B, T, ·) instead of (T, B, ·). States stay (L*D, B, H).
         dropout: dropout on each layer's output except the last, in training.
         bidirectional: add a reverse direction (D = 2); outputs concatenate both.
-        backend: ``"auto"`` (fastest measured), ``"rnnkit"`` (our explicit BPTT), ``"native"``
-            (torch's fused kernel) or ``"reference"`` (cell loop, for checking).
+        backend: ``"auto"`` (fastest measured), ``"bptt"`` (our explicit BPTT,
+            :mod:`rnnkit.nn.bptt`), ``"native"`` (torch's fused kernel) or ``"reference"`` (cell
+            loop, for checking). ``"rnnkit"``, the former name of ``"bptt"``, is accepted as an
+            alias and stored as ``"bptt"``, so old code keeps working.
 
     Inputs: ``input, {state_in}=None, lengths=None``
         input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a ``PackedSequence``.
@@ -452,7 +430,7 @@ RNN.__doc__ = _DOC_TEMPLATE.format(
     state_in="hx", state_in_doc="(L*D, B, H) initial state", state_out="h_n",
     state_out_doc="(L*D, B, H) final state of every layer and direction")
 LSTM.__doc__ = _DOC_TEMPLATE.format(
-    summary="LSTM with forget gate (gates i, f, g, o); see ``shared/docs/equations.md``.",
+    summary="LSTM with forget gate (gates i, f, g, o); see ``docs/equations.md``.",
     name="LSTM", gates=4, extra_args="", state_in="hx",
     state_in_doc="pair (h_0, c_0), each (L*D, B, H)", state_out="(h_n, c_n)",
     state_out_doc="each (L*D, B, H)")

@@ -13,13 +13,13 @@ CPU = torch.device("cpu")
     "mode,varlen,grad,expected",
     [
         ("LSTM", False, True, "native"),  # oneDNN's fused LSTM is faster on fixed lengths
-        ("LSTM", True, True, "rnnkit"),  # packed sequences take torch's slow path
+        ("LSTM", True, True, "bptt"),  # packed sequences take torch's slow path
         ("LSTM", True, False, "native"),
-        ("GRU", False, True, "rnnkit"),
-        ("GRU", True, True, "rnnkit"),
+        ("GRU", False, True, "bptt"),
+        ("GRU", True, True, "bptt"),
         ("GRU", True, False, "native"),
-        ("RNN_TANH", False, True, "rnnkit"),
-        ("RNN_RELU", False, False, "rnnkit"),
+        ("RNN_TANH", False, True, "bptt"),
+        ("RNN_RELU", False, False, "bptt"),
     ],
 )
 def test_auto_follows_the_measured_table(mode, varlen, grad, expected):
@@ -29,7 +29,7 @@ def test_auto_follows_the_measured_table(mode, varlen, grad, expected):
 def test_auto_uses_native_kernels_on_gpus_and_for_small_models():
     assert choose_backend("GRU", torch.device("cuda"), True, True) == "native"
     assert choose_backend("GRU", CPU, True, True, hidden_size=64) == "native"
-    assert choose_backend("GRU", CPU, True, True, hidden_size=256) == "rnnkit"
+    assert choose_backend("GRU", CPU, True, True, hidden_size=256) == "bptt"
 
 
 def test_auto_runs_empty_sequences_on_rnnkit():
@@ -40,12 +40,12 @@ def test_auto_runs_empty_sequences_on_rnnkit():
 
 def test_auto_gives_the_same_numbers_as_each_backend():
     torch.manual_seed(0)
-    layers = {b: rnn.GRU(4, 6, num_layers=2, backend=b) for b in ("auto", "rnnkit", "native", "reference")}
+    layers = {b: rnn.GRU(4, 6, num_layers=2, backend=b) for b in ("auto", "bptt", "native", "reference")}
     for layer in list(layers.values())[1:]:
         layer.load_state_dict(layers["auto"].state_dict())
     x = torch.randn(7, 3, 4)
     outs = {b: layer(x, lengths=[7, 3, 5]) for b, layer in layers.items()}
-    for b in ("rnnkit", "native", "reference"):
+    for b in ("bptt", "native", "reference"):
         torch.testing.assert_close(outs[b][0], outs["auto"][0], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(outs[b][1], outs["auto"][1], atol=1e-5, rtol=1e-5)
 
@@ -64,3 +64,15 @@ def test_repr_and_flatten_parameters():
     layer.flatten_parameters()
     assert repr(layer) == "LSTM(3, 4, num_layers=2, bidirectional=True)"
     assert len(layer.all_weights) == 4 and len(layer.all_weights[0]) == 4
+
+
+def test_rnnkit_is_an_alias_of_bptt():
+    """The fused path's former backend name keeps working and is stored under its new one."""
+    torch.manual_seed(0)
+    old = rnn.LSTM(3, 5, backend="rnnkit")
+    new = rnn.LSTM(3, 5, backend="bptt")
+    new.load_state_dict(old.state_dict())
+    assert old.backend == "bptt" and repr(old) == "LSTM(3, 5, backend='bptt')"
+    x = torch.randn(4, 2, 3)
+    for a, b in zip(old(x, lengths=[4, 2])[1], new(x, lengths=[4, 2])[1]):
+        assert torch.equal(a, b)

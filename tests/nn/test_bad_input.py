@@ -40,7 +40,7 @@ def test_forward_errors(lstm, call, match):
 @pytest.mark.parametrize(
     "make,match",
     [
-        (lambda: rnn.GRU(3, 4, backend="cudnn"), "backend must be one of 'auto', 'rnnkit', 'native', 'reference'"),
+        (lambda: rnn.GRU(3, 4, backend="cudnn"), "backend must be one of 'auto', 'bptt', 'native', 'reference'"),
         (lambda: rnn.RNN(3, 4, nonlinearity="gelu"), "nonlinearity must be one of 'tanh', 'relu'"),
         (lambda: rnn.LSTM(3, 4, proj_size=2), "proj_size=2 is not supported"),
         (lambda: rnn.LSTM(3, 4, dropout=1.5), r"dropout must be a number in \[0, 1\]"),
@@ -60,7 +60,7 @@ def test_gru_hidden_state_shape_error_names_both_shapes():
 
 
 def test_native_backend_rejects_empty_sequences_with_a_fix():
-    with pytest.raises(ValueError, match="use backend='rnnkit'"):
+    with pytest.raises(ValueError, match="use backend='bptt'"):
         rnn.GRU(3, 4, backend="native")(torch.randn(5, 2, 3), lengths=[0, 3])
 
 

@@ -1,7 +1,7 @@
 """rnnkit layers against torch.nn on the same weights: outputs, final states and gradients.
 
 Every cell type x 1 and 2 layers x uni/bidirectional x batch_first x fixed/variable lengths, for
-our explicit BPTT ("rnnkit") and the cell-loop reference, in float64; variable lengths are checked
+our explicit BPTT ("bptt") and the cell-loop reference, in float64; variable lengths are checked
 against torch.nn fed ``pack_padded_sequence(..., enforce_sorted=False)``.
 """
 
@@ -20,7 +20,7 @@ def _ids(case):
     return f"{cell}-L{layers}-{'bi' if bidir else 'uni'}-{'bf' if batch_first else 'tf'}-{'var' if varlen else 'fix'}"
 
 
-@pytest.mark.parametrize("backend", ["rnnkit", "reference"])
+@pytest.mark.parametrize("backend", ["bptt", "reference"])
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
 def test_matches_torch(case, backend):
     cell, layers, bidir, batch_first, varlen = case
@@ -48,7 +48,7 @@ def test_matches_torch(case, backend):
 def test_float32_fast_path_matches_torch(cell):
     """float32 runs the oneDNN packed product where available: equal to float32 rounding."""
     ref = torch_module(cell, input_size=16, hidden_size=32, num_layers=2, bidirectional=True, dtype=torch.float32)
-    ours = twin(ref, "rnnkit")
+    ours = twin(ref, "bptt")
     x = torch.randn(9, 5, 16)
     for lengths in (None, torch.tensor([9, 2, 5, 9, 1])):
         xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
@@ -75,7 +75,7 @@ def test_native_backend_matches_torch(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_packed_sequence_in_packed_sequence_out(cell):
     ref = torch_module(cell, num_layers=2, bidirectional=True)
-    ours = twin(ref, "rnnkit")
+    ours = twin(ref, "bptt")
     x = torch.randn(5, 4, 5, dtype=torch.float64)
     packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor([2, 5, 5, 3]), enforce_sorted=False)
     (pa, sa), (pb, sb) = ours(packed), ref(packed)
@@ -88,14 +88,14 @@ def test_packed_sequence_in_packed_sequence_out(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_unbatched_input(cell):
     ref = torch_module(cell, num_layers=2)
-    ours = twin(ref, "rnnkit")
+    ours = twin(ref, "bptt")
     x = torch.randn(6, 5, dtype=torch.float64)
     assert_same(ours(x)[0], ref(x)[0])
     assert ours(x)[0].shape == (6, 7)
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("backend", ["rnnkit", "reference"])
+@pytest.mark.parametrize("backend", ["bptt", "reference"])
 def test_more_padding_changes_nothing(cell, backend):
     ours = twin(torch_module(cell, bidirectional=True, batch_first=True), backend)
     x = torch.randn(3, 5, 5, dtype=torch.float64)
@@ -112,7 +112,7 @@ def test_more_padding_changes_nothing(cell, backend):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_zero_length_sequences_keep_their_initial_state(cell):
-    ours = twin(torch_module(cell, bidirectional=True, num_layers=2), "rnnkit")
+    ours = twin(torch_module(cell, bidirectional=True, num_layers=2), "bptt")
     ref = twin(torch_module(cell, bidirectional=True, num_layers=2), "reference")
     x, hx = torch.randn(4, 3, 5, dtype=torch.float64), random_state(ours, 3)
     lengths = [0, 4, 2]
@@ -140,7 +140,7 @@ def test_state_dict_round_trips_both_ways():
 def test_training_steps_follow_torch():
     """Five SGD steps from the same weights end at the same weights."""
     ref = torch_module("LSTM", num_layers=2, dropout=0.0)
-    ours = twin(ref, "rnnkit")
+    ours = twin(ref, "bptt")
     opt_a = torch.optim.SGD(ours.parameters(), lr=0.5)
     opt_b = torch.optim.SGD(ref.parameters(), lr=0.5)
     for step in range(5):
@@ -154,7 +154,7 @@ def test_training_steps_follow_torch():
 
 
 def test_dropout_between_layers_only_in_training():
-    ours = twin(torch_module("GRU", num_layers=2, dropout=0.5), "rnnkit")
+    ours = twin(torch_module("GRU", num_layers=2, dropout=0.5), "bptt")
     x = torch.randn(5, 3, 5, dtype=torch.float64)
     ours.eval()
     assert_same(ours(x), ours(x))
