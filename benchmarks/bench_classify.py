@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.config import ModelConfig, TextConfig, TrainConfig
+from rnnkit.config import ClassifierModelConfig, TextConfig, TrainConfig
 from rnnkit.tasks.classification import ClassificationTask, Classifier
 from rnnkit.text.datasets import read_labeled_rows
 from rnnkit.train.trainer import Trainer
@@ -38,8 +38,8 @@ def split(rows):
 
 def run(cell, max_len, bidirectional, data, epochs, out_root, minutes=10.0):
     train, valid, test = data
-    model = ModelConfig(cell=cell, embedding_size=128, hidden_size=128, bidirectional=bidirectional, dropout=0.5,
-                        pooling="max")
+    model = ClassifierModelConfig(cell=cell, embedding_size=128, hidden_size=128, bidirectional=bidirectional,
+                                  dropout=0.5, pooling="max")
     out = out_root / f"{cell}{'-bi' if bidirectional else ''}-len{max_len}"
     cfg = TrainConfig(out=str(out), epochs=epochs, batch_size=64, lr=2e-3, patience=2, max_minutes=minutes, seed=0,
                       overwrite=True)  # a rerun of the benchmark replaces its own runs

@@ -79,8 +79,8 @@ def trained(directory, reps):
 
     translator = Translator.load(directory)
     sources = [s for s, _ in corpora.load("en-es")["test"][:64]]
-    src, lengths, _ = pad_batch(translator.encoder.encode_sources(sources, warn=False))
-    max_len = translator.encoder.cfg.max_tgt_len + 1
+    src, lengths, _ = pad_batch(translator.encode_sources(sources, warn=False))
+    max_len = translator.s2s_cfg.max_tgt_len + 1
     model = translator.model
     timing = timed({"greedy": lambda: greedy_search(model, src, lengths, max_len),
                     "beam5": lambda: beam_search(model, src, lengths, beam_size=5, max_len=max_len)}, reps)

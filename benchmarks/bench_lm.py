@@ -34,7 +34,8 @@ from torch import nn
 from rnnkit.config import LM_RECIPE
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelTask, evaluate_stream, recipe_configs
 from rnnkit.text import corpora
-from rnnkit.train.trainer import Trainer, resolve_precision, seed_everything
+from rnnkit.train.runtime import resolve_precision, seed_everything
+from rnnkit.train.trainer import Trainer
 
 SIZE = {k: LM_RECIPE[k] for k in ("embedding_size", "hidden_size", "num_layers")}
 BATCH, BPTT, LR, CLIP, WARMUP = (LM_RECIPE[k] for k in ("batch_size", "bptt", "lr", "clip", "warmup_steps"))
@@ -119,7 +120,7 @@ def scheduled_lr(step, seconds, budget, total_steps):
 def throughput(cell, texts, precision, blocks=7, steps=40):
     """Interleaved blocks of training steps; median tokens/s of each loop."""
     task, _ = make_task(cell, texts, "runs/bench_lm/throughput", None, precision)
-    plain = PlainLoop(cell, task.tbptt.streams.reshape(-1), len(task.encoder.vocab))
+    plain = PlainLoop(cell, task.tbptt.streams.reshape(-1), len(task.codec.vocab))
     opt = torch.optim.AdamW(task.model.parameters(), lr=LR, weight_decay=0.0)
     windows = iter(task.train_batches(1))
     task.model.train()
@@ -158,10 +159,10 @@ def quality(cell, texts, minutes, epochs, precision, work):
     Trainer(task, cfg, progress=False).fit()
     ours_seconds = time.perf_counter() - start
     ours = LanguageModel.load(cfg.out)
-    valid = ours.encoder.encode(texts["validation"])
+    valid = ours.encode(texts["validation"])
     ours_eval = evaluate_stream(ours.model, valid, BPTT, len(texts["validation"]) / valid.shape[0])
 
-    plain = PlainLoop(cell, task.tbptt.streams.reshape(-1), len(task.encoder.vocab))
+    plain = PlainLoop(cell, task.tbptt.streams.reshape(-1), len(task.codec.vocab))
     adapter, best, best_state = BatchFirst(plain.model), float("inf"), None
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16")
     total_steps = epochs * len(task.tbptt)

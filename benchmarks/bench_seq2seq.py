@@ -23,12 +23,10 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.cli import DATES_TEST, DATES_TRAIN, DATES_VALID
-from rnnkit.config import SEQ2SEQ_RECIPES, ModelConfig, Seq2SeqConfig, TrainConfig, recipe_config
+from rnnkit.config import SEQ2SEQ_RECIPES, Seq2SeqConfig, Seq2SeqModelConfig, TrainConfig, recipe_config
 from rnnkit.tasks.bleu import bootstrap_interval, corpus_bleu
 from rnnkit.tasks.translation import TranslationTask, Translator
 from rnnkit.text import corpora
-from rnnkit.text.dates import date_pairs
 from rnnkit.train.trainer import Trainer
 
 
@@ -52,12 +50,10 @@ def _trained(minutes, seconds):
 
 
 def dates(minutes, work, score_only=False):
-    train_pairs = date_pairs(DATES_TRAIN, seed=1)
-    seen = {s for s, _ in train_pairs}
-    valid = date_pairs(DATES_VALID, seed=2, exclude=seen)
-    test = date_pairs(DATES_TEST, seed=3, exclude=seen | {s for s, _ in valid})
+    pairs = corpora.load("dates")
+    test = pairs["test"]
     recipe = SEQ2SEQ_RECIPES["dates"]
-    best, seconds = train({"train": train_pairs, "validation": valid}, recipe_config(ModelConfig, recipe),
+    best, seconds = train(pairs, recipe_config(Seq2SeqModelConfig, recipe),
                           recipe_config(Seq2SeqConfig, recipe), work / "dates", minutes, recipe, score_only)
     result = Translator.load(work / "dates").evaluate(test, beams=(1, 5), buckets=(12, 20))
     for name, r in result.items():
@@ -75,7 +71,8 @@ def en_es(minutes, work, limit, score_only=False, max_len=60):
     for attention in ("general", "none"):
         recipe = SEQ2SEQ_RECIPES["en-es"]
         s2s = recipe_config(Seq2SeqConfig, recipe, attention=attention, max_src_len=max_len, max_tgt_len=max_len)
-        best, seconds = train(splits, recipe_config(ModelConfig, recipe), s2s, work / f"en-es-{attention}", minutes,
+        model = recipe_config(Seq2SeqModelConfig, recipe)
+        best, seconds = train(splits, model, s2s, work / f"en-es-{attention}", minutes,
                               recipe, score_only)
         print(f"en-es attention={attention}: {_trained(minutes, seconds)}, best validation loss "
               f"{best['loss']:.4f}", flush=True)

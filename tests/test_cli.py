@@ -271,7 +271,7 @@ def test_references_are_scored_whole(s2s_checkpoint):
 
     out, _ = s2s_checkpoint
     translator = Translator.load(out)
-    n = translator.encoder.cfg.max_tgt_len + 5
+    n = translator.s2s_cfg.max_tgt_len + 5
     ref = translator.reference(" ".join(["uno", "zzz"] * n)).split()
     assert ref == ["uno", "zzz"] * n
 

@@ -106,8 +106,8 @@ def test_an_encoded_text_is_never_empty(classifier):
     from rnnkit.tasks.classification import Classifier
 
     clf = Classifier.load(classifier)
-    unk = clf.encoder.vocab.unk_id
-    assert clf.encoder.encode(["", "   ", "good"])[:2] == [[unk], [unk]]
+    unk = clf.codec.vocab.unk_id
+    assert clf.encode(["", "   ", "good"])[:2] == [[unk], [unk]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # all <unk>, which warns
         assert len(clf.predict(["", " "])) == 2  # max pooling over zero steps used to raise IndexError
@@ -335,7 +335,7 @@ def test_join():
 
 
 def test_usable_threads_clamps_to_the_cores(monkeypatch):
-    from rnnkit.train.threads import usable_threads
+    from rnnkit.train.runtime import usable_threads
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     with pytest.warns(UserWarning, match="--threads 100000 is more than the 2 CPU cores of this machine; using 2"):

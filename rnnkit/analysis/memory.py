@@ -3,7 +3,7 @@
 The task: a sequence of ``steps`` random symbols (one-hot over ``symbols`` classes); the label is
 the *first* symbol, read off the final state. Solving it means carrying one value across every
 step, which is exactly what the vanilla RNN's repeated multiplication by W_hh and tanh' makes hard
-and what the LSTM's additive cell path and the GRU's update gate make easy (equations.md).
+and what the LSTM's additive cell path and the GRU's update gate make easy (docs/equations.md).
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-import rnnkit.nn as rnn
-
-LAYERS = {"rnn": rnn.RNN, "lstm": rnn.LSTM, "gru": rnn.GRU}
+from ..models._common import recurrent_layer
 
 
 @dataclass
@@ -39,7 +37,7 @@ class RecallModel(nn.Module):
 
     def __init__(self, cell: str, symbols: int, hidden_size: int):
         super().__init__()
-        self.recurrent = LAYERS[cell](symbols, hidden_size, batch_first=True)
+        self.recurrent = recurrent_layer(cell)(symbols, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, symbols)
         open_memory_gate(self.recurrent)
 

@@ -29,9 +29,8 @@ import warnings
 
 from . import classify, compare, lm, seq2seq
 from .common import Parser, UserError
-from .seq2seq import DATES_TEST, DATES_TRAIN, DATES_VALID
 
-__all__ = ["main", "build_parser", "UserError", "DATES_TRAIN", "DATES_VALID", "DATES_TEST"]
+__all__ = ["main", "build_parser", "UserError"]
 
 
 def build_parser() -> Parser:

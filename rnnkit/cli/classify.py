@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
-from .common import UserError, add_train_flags, read_text, split_rows
+from .common import UserError, add_train_flags, read_text
 
 
 def cmd_train_classify(args) -> None:
-    from ..config import ModelConfig, TextConfig, TrainConfig, config_from_args
+    from ..config import ClassifierModelConfig, TextConfig, TrainConfig, config_from_args
     from ..tasks.classification import ClassificationTask
     from ..text.datasets import read_labeled_rows
     from ..train.trainer import Trainer
     from .run import training_run
 
-    with training_run(args, {"model": ModelConfig, "text": TextConfig, "train": TrainConfig}, "runs/classify") as data:
+    sections = {"model": ClassifierModelConfig, "text": TextConfig, "train": TrainConfig}
+    with training_run(args, sections, "runs/classify") as data:
         if not args.data:
             raise UserError("give the training data with --data FILE.tsv")
-        model_cfg = config_from_args(ModelConfig, args)
+        model_cfg = config_from_args(ClassifierModelConfig, args)
         text_cfg = config_from_args(TextConfig, args)
         train_cfg = config_from_args(TrainConfig, args)
         rows = read_labeled_rows(args.data, args.text_column, args.label_column)
         if args.valid_data:
             train_rows, valid_rows = rows, read_labeled_rows(args.valid_data, args.text_column, args.label_column)
         else:
-            train_rows, valid_rows = split_rows(rows)
+            from ..text.corpora import split
+
+            parts = split(rows, every=10, held_out=["validation"])
+            train_rows, valid_rows = parts["train"], parts["validation"]
             if not valid_rows:
                 raise UserError(f"{args.data} has {len(rows)} rows: too few to hold out every 10th for validation; "
                                 "add rows or give --valid-data")
         task = ClassificationTask.from_rows(train_rows, valid_rows, model_cfg, text_cfg, train_cfg)
         print(f"{len(train_rows)} training and {len(valid_rows)} validation texts, {len(task.labels)} labels, "
-              f"vocabulary {len(task.encoder.vocab)}, padding {task.padding_fraction():.1%} of positions "
+              f"vocabulary {len(task.codec.vocab)}, padding {task.padding_fraction():.1%} of positions "
               f"(length-bucketed batches)")
         best = Trainer(task, train_cfg, progress=not args.quiet, data=data).fit()
     print(f"best validation accuracy {best.get('accuracy', float('nan')):.4f}; checkpoint in {train_cfg.out}")
@@ -72,9 +76,9 @@ def register(sub, train, ev, predict) -> None:
     tc.add_argument("--valid-data", help="validation file (default: every 10th row of --data)")
     tc.add_argument("--text-column", help="name or 0-based index of the text column (default: text)")
     tc.add_argument("--label-column", help="name or 0-based index of the label column (default: label)")
-    from ..config import ModelConfig, TextConfig, TrainConfig
+    from ..config import ClassifierModelConfig, TextConfig, TrainConfig
 
-    add_train_flags(tc, (TrainConfig, ModelConfig, TextConfig), skip=("tie_weights",),
+    add_train_flags(tc, (TrainConfig, ClassifierModelConfig, TextConfig),
                     defaults={"out": "runs/classify"})
     tc.set_defaults(run=cmd_train_classify)
 

@@ -100,18 +100,11 @@ def read_text(path, stdin: bool = False) -> str:
     return read_utf8(path, stdin)
 
 
-def split_rows(rows, valid_every: int = 10):
-    """The fixed hold-out rule: row i goes to validation when i % valid_every == valid_every - 1."""
-    train = [r for i, r in enumerate(rows) if i % valid_every != valid_every - 1]
-    valid = [r for i, r in enumerate(rows) if i % valid_every == valid_every - 1]
-    return train, valid
-
-
-def add_train_flags(parser, configs, skip=(), defaults=None) -> None:
+def add_train_flags(parser, configs, defaults=None) -> None:
     """The flags of every ``train`` command: one per field of each typed config, and --quiet.
     ``defaults``: the command's own defaults for some fields (see ``add_config_arguments``)."""
     from ..config import add_config_arguments
 
     for cls in configs:
-        add_config_arguments(parser, cls, skip=skip, defaults=defaults)
+        add_config_arguments(parser, cls, defaults=defaults)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

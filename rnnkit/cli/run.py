@@ -36,7 +36,7 @@ def _given(args, name):
 def training_run(args, sections: dict, default_out: str):
     """Claims ``args.out`` for the run (one line if it is in use, holds another run, or is a file)
     and yields the data record to hand to :class:`rnnkit.train.Trainer`. ``sections``: the
-    checkpoint's config entries and their dataclasses, e.g. ``{"model": ModelConfig, ...}``."""
+    checkpoint's config entries and their dataclasses, e.g. ``{"model": ClassifierModelConfig, ...}``."""
     from ..train import run_folder
     from ..train.checkpoint import load_checkpoint
     from ..train.trainer import MAY_CHANGE_ON_RESUME

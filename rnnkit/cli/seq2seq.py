@@ -15,17 +15,13 @@ from .common import (
     positive,
     positive_at_most,
     read_text,
-    split_rows,
 )
-
-DATES_TRAIN, DATES_VALID, DATES_TEST = 30000, 1000, 2000
 
 
 def _pairs(args, split: str | None = None) -> dict:
     """Training/validation/test pairs from --data, --corpus en-es or --corpus dates."""
     from ..text import corpora
     from ..text.datasets import read_pairs
-    from ..text.dates import date_pairs
 
     if bool(args.corpus) == bool(args.data):
         raise UserError("give exactly one of --corpus NAME and --data FILE")
@@ -33,42 +29,39 @@ def _pairs(args, split: str | None = None) -> dict:
         pairs = read_pairs(args.data, stdin=split == "eval")  # `eval seq2seq --data -` reads standard input
         if split == "eval":
             return {"eval": pairs}
-        train, valid = split_rows(pairs, 20)
-        if not valid:
+        parts = corpora.split(pairs, every=20, held_out=["validation"])
+        if not parts["validation"]:
             raise UserError(f"{args.data} has {len(pairs)} pairs: too few to hold out every 20th for validation")
-        return {"train": train, "validation": valid}
-    if args.corpus == "dates":  # generated; the validation and test sources never occur in training
-        train = date_pairs(DATES_TRAIN, seed=1)
-        seen = {s for s, _ in train}
-        valid = date_pairs(DATES_VALID, seed=2, exclude=seen)
-        test = date_pairs(DATES_TEST, seed=3, exclude=seen | {s for s, _ in valid})
-        return {"train": train, "validation": valid, "test": test, "eval": test}
+        return parts
     splits = corpora.load(args.corpus)
-    return {**splits, "eval": splits[getattr(args, "split", "test")]}
+    # --split chooses a part of en-es only; the dates are always scored on their test part
+    part = "test" if args.corpus == "dates" else getattr(args, "split", "test")
+    return {**splits, "eval": splits[part]}
 
 
 def cmd_train_seq2seq(args) -> None:
-    from ..config import SEQ2SEQ_RECIPES, ModelConfig, Seq2SeqConfig, TrainConfig, config_from_args
+    from ..config import SEQ2SEQ_RECIPES, Seq2SeqConfig, Seq2SeqModelConfig, TrainConfig, config_from_args
     from ..tasks.translation import TranslationTask
     from ..train.trainer import Trainer
     from .run import training_run
 
-    sections = {"model": ModelConfig, "seq2seq": Seq2SeqConfig, "train": TrainConfig}
+    sections = {"model": Seq2SeqModelConfig, "seq2seq": Seq2SeqConfig, "train": TrainConfig}
     with training_run(args, sections, "runs/seq2seq") as data:
         pairs = _pairs(args)
         recipe = SEQ2SEQ_RECIPES.get(args.corpus, {})  # a bundled corpus brings its measured recipe
         s2s = config_from_args(Seq2SeqConfig, args, recipe)
-        model_cfg = config_from_args(ModelConfig, args, recipe)
+        model_cfg = config_from_args(Seq2SeqModelConfig, args, recipe)
         train_cfg = config_from_args(TrainConfig, args, recipe)
         task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, train_cfg)
         print(f"{len(pairs['train'])} training and {len(pairs['validation'])} validation pairs, vocabularies "
-              f"{len(task.encoder.src.vocab)} / {len(task.encoder.tgt.vocab)}, attention {s2s.attention}")
+              f"{len(task.codec.src.vocab)} / {len(task.codec.tgt.vocab)}, attention {s2s.attention}")
         best = Trainer(task, train_cfg, progress=not args.quiet, data=data).fit()
     print(f"best validation loss {best.get('loss', float('nan')):.4f}, greedy exact match "
           f"{best.get('exact_match_greedy', float('nan')):.4f}; checkpoint in {train_cfg.out}")
 
 
 def cmd_translate(args) -> None:
+    from ..decode import DecodeConfig
     from ..tasks.translation import Translator
 
     sources = list(args.texts)
@@ -85,8 +78,8 @@ def cmd_translate(args) -> None:
     plot = _plot_path(args.plot_attention) if args.plot_attention else None
     translator = Translator.load(args.checkpoint)
     filled = [i for i, s in enumerate(sources) if s.strip()]
-    results = translator.translate([sources[i] for i in filled], beam=args.beam, n_best=args.n_best,
-                                   max_len=args.max_len, progress=not args.quiet)
+    config = DecodeConfig(num_beams=args.beam, num_return_sequences=args.n_best, max_new_tokens=args.max_len)
+    results = translator.translate([sources[i] for i in filled], progress=not args.quiet, config=config)
     by_line = dict(zip(filled, results))
     for i in range(len(sources)):
         if i not in by_line:
@@ -145,14 +138,14 @@ def cmd_eval_seq2seq(args) -> None:
 
 
 def register(sub, train, ev) -> None:
-    from ..config import ModelConfig, Seq2SeqConfig, TrainConfig
+    from ..config import Seq2SeqConfig, Seq2SeqModelConfig, TrainConfig
 
     ts = train.add_parser("seq2seq", help="train a sequence-to-sequence model with attention")
     ts.add_argument("--data", help="source<TAB>target lines (every 20th pair held out for validation)")
     ts.add_argument("--corpus", choices=("en-es", "dates"),
                     help="bundled verse pairs, or generated dates; each brings its measured recipe "
                          "(rnnkit.config.SEQ2SEQ_RECIPES) as the default of every flag not given")
-    add_train_flags(ts, (Seq2SeqConfig, TrainConfig, ModelConfig), skip=("pooling", "tie_weights"),
+    add_train_flags(ts, (Seq2SeqConfig, TrainConfig, Seq2SeqModelConfig),
                     defaults={"out": "runs/seq2seq"})
     ts.set_defaults(run=cmd_train_seq2seq)
 

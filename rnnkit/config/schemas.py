@@ -1,37 +1,69 @@
 """Typed configs, one per concern. Constructors take plain arguments; ``from_config`` and the CLI
 know these; every checkpoint stores them so a model can always be rebuilt.
 
-Each field's ``metadata["help"]`` becomes the help of the CLI flag of the same name
-(``hidden_size`` -> ``--hidden-size``), see :func:`add_config_arguments`.
+Each field declares its default, the help of the CLI flag of the same name (``hidden_size`` ->
+``--hidden-size``, see :mod:`rnnkit.config.flags`) and the values it accepts (see
+:mod:`rnnkit.config.limits`): a flag, a checkpoint's record and the help all read that one
+declaration.
+
+Each task has its own model config (:class:`ClassifierModelConfig`, :class:`LanguageModelConfig`,
+:class:`Seq2SeqModelConfig`) holding only what its network uses, on the shared
+:class:`ModelConfig`.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import math
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
+from .limits import MAX_DECODE_LEN
+from .limits import setting as _f
 
-def _f(default, help: str, **kw):
-    return field(default=default, metadata={"help": help, **kw})
+CELLS = ("lstm", "gru", "rnn")  # the recurrent layers of rnnkit.nn a model can be built on
 
 
 @dataclass
 class ModelConfig:
-    """The network: embedding -> recurrent layers -> head."""
+    """The network every task shares: embedding -> recurrent layers -> head."""
 
-    cell: str = _f("lstm", "recurrent cell", choices=("lstm", "gru", "rnn"))
+    cell: str = _f("lstm", "recurrent cell", choices=CELLS)
     embedding_size: int = _f(128, "size of the token embeddings")
     hidden_size: int = _f(256, "size of each recurrent state")
-    num_layers: int = _f(1, "stacked recurrent layers")
-    dropout: float = _f(0.3, "dropout on embeddings and between layers")
+    num_layers: int = _f(1, "stacked recurrent layers", at_most=64)
+    dropout: float = _f(0.3, "dropout on embeddings and between layers", low="unit")
+
+    # Fields that versions before the per-task configs stored in every checkpoint's "model" entry;
+    # a record holding them still loads, and they are dropped (they meant nothing to this task).
+    RETIRED: ClassVar[tuple[str, ...]] = ("bidirectional", "pooling", "tie_weights")
+
+
+@dataclass
+class ClassifierModelConfig(ModelConfig):
+    """The sequence classifier's network."""
+
     bidirectional: bool = _f(False, "read the sequence in both directions")
     pooling: str = _f("max", "how a classifier summarises the steps (valid steps only)",
                       choices=("last", "mean", "max"))
+
+    RETIRED: ClassVar[tuple[str, ...]] = ("tie_weights",)
+
+
+@dataclass
+class LanguageModelConfig(ModelConfig):
+    """The language model's network (one direction: it predicts the next token)."""
+
     tie_weights: bool = _f(False, "language model: share the embedding and output matrices")
+
+    RETIRED: ClassVar[tuple[str, ...]] = ("bidirectional", "pooling")
+
+
+@dataclass
+class Seq2SeqModelConfig(ModelConfig):
+    """The encoder and decoder networks of a sequence-to-sequence model."""
+
+    bidirectional: bool = _f(False, "read the sequence in both directions")
+
+    RETIRED: ClassVar[tuple[str, ...]] = ("pooling", "tie_weights")
 
 
 @dataclass
@@ -70,10 +102,10 @@ class Seq2SeqConfig:
     level: str = _f("word", "tokenization of both sides", choices=("char", "word"))
     lowercase: bool = _f(True, "lowercase both sides (word level)")
     max_src_len: int = _f(80, "longest source (tokens); longer ones are truncated with a warning")
-    max_tgt_len: int = _f(80, "longest target (tokens) trained on and generated")
+    max_tgt_len: int = _f(80, "longest target (tokens) trained on and generated", at_most=MAX_DECODE_LEN)
     min_freq: int = _f(2, "minimum count for a token to enter a vocabulary")
     max_vocab: int = _f(20000, "vocabulary size cap per side, special tokens included")
-    label_smoothing: float = _f(0.0, "label smoothing of the training loss")
+    label_smoothing: float = _f(0.0, "label smoothing of the training loss", low="unit")
 
 
 @dataclass
@@ -84,17 +116,19 @@ class TrainConfig:
     epochs: int = _f(10, "passes over the training data")
     max_steps: int | None = _f(None, "stop after this many optimiser steps")
     max_minutes: float | None = _f(None, "stop after this much wall-clock time")
-    seed: int = _f(0, "seed for initialisation, shuffling and dropout")
+    seed: int = _f(0, "seed for initialisation, shuffling and dropout", low="non_negative", at_most=2**63 - 1)
     batch_size: int = _f(64, "examples per batch")
-    lr: float = _f(2e-3, "learning rate")
+    # (a learning rate past float32's range breaks the optimiser)
+    lr: float = _f(2e-3, "learning rate", at_most=1e3)
     optimizer: str = _f("adamw", "optimiser", choices=("adamw", "sgd"))
-    weight_decay: float = _f(0.0, "AdamW weight decay")
-    clip: float = _f(1.0, "clip the gradient norm to this (0 = off)")
-    patience: int = _f(3, "evaluations without improvement before stopping early (0 = never)")
-    lr_decay: float = _f(1.0, "divide the learning rate by this when validation does not improve (1 = off)")
+    weight_decay: float = _f(0.0, "AdamW weight decay", low="non_negative")
+    clip: float = _f(1.0, "clip the gradient norm to this (0 = off)", low="non_negative")
+    patience: int = _f(3, "evaluations without improvement before stopping early (0 = never)", low="non_negative")
+    lr_decay: float = _f(1.0, "divide the learning rate by this when validation does not improve (1 = off)",
+                         low="at_least_one")
     schedule: str = _f("constant", "learning-rate shape over the budget (epochs, --max-steps or --max-minutes, "
                        "whichever ends first): constant, or decayed to zero", choices=("constant", "linear", "cosine"))
-    warmup_steps: int = _f(0, "steps over which the learning rate rises linearly from zero")
+    warmup_steps: int = _f(0, "steps over which the learning rate rises linearly from zero", low="non_negative")
     eval_every: int | None = _f(None, "also evaluate (and checkpoint the best model) every N steps")
     checkpoint_every: int | None = _f(None, "save the resumable training state every N steps")
     resume: bool = _f(False, "continue the run saved in --out (its resume/ state) with the configs and data it "
@@ -102,131 +136,8 @@ class TrainConfig:
                       "--max-minutes, which may be raised to train longer")
     overwrite: bool = _f(False, "replace the run --out holds; its files go once this run has saved its first "
                          "checkpoint")
-    threads: int = _f(0, "CPU threads for torch (0 = torch's default)")
+    threads: int = _f(0, "CPU threads for torch (0 = torch's default)", low="non_negative")
     precision: str = _f("float32", "bfloat16: mixed precision (torch.autocast) for the forward pass; weights, "
                         "optimiser and carried states stay float32; rnnkit's own recurrences stay float32. "
                         "auto: bfloat16 where the hardware has fast bfloat16 (CPU with AVX-512 BF16 or AMX, or "
                         "a GPU that supports it), else float32", choices=("float32", "bfloat16", "auto"))
-
-
-# The character-level language-model recipe measured on the bundled Shakespeare with 2 CPU threads
-# (benchmarks/bench_lm.py, 10-minute runs): 640 units, the widest layer before tokens/s falls off
-# a cliff on this CPU (768 runs at half the speed); short windows and small batches give many
-# updates per second of compute; AdamW at 3e-3 (4e-3 to 8e-3 measured worse at this width), warmed
-# up briefly and decayed linearly to zero over the budget; no dropout (the model underfits in 10
-# minutes: 0.1 cost 0.025 nats); bfloat16 mixed precision where the hardware has it (1.5-1.8x the
-# tokens/s of float32 on an AVX-512 BF16 CPU).
-# `rnnkit train lm` and `rnnkit demo` default to it.
-LM_RECIPE = {"embedding_size": 64, "hidden_size": 640, "num_layers": 1, "dropout": 0.0, "bptt": 64,
-             "batch_size": 16, "lr": 3e-3, "schedule": "linear", "warmup_steps": 50, "clip": 1.0,
-             "precision": "auto"}
-# `rnnkit demo` trains for 3 minutes, too short for 640 units to see enough text: there the
-# previous recipe, 512 units at 6e-3, does better (1.44 against 1.52 nats/char in 3 minutes).
-LM_DEMO_RECIPE = {**LM_RECIPE, "hidden_size": 512, "lr": 6e-3}
-
-# The measured sequence-to-sequence recipes of benchmarks/bench_seq2seq.py, defaults of
-# `rnnkit train seq2seq --corpus NAME` for every flag not given. Dates: 100 % exact match in 5
-# minutes. En-es: beam 5 BLEU 31.8 in 15 minutes; no input feeding (1.4x faster to train on a
-# CPU), lengths cut at 60 tokens (3 % of the pairs are longer), bfloat16 where the CPU has it.
-SEQ2SEQ_RECIPES = {
-    "dates": {"cell": "gru", "embedding_size": 32, "hidden_size": 128, "num_layers": 1, "dropout": 0.0,
-              "bidirectional": True, "attention": "general", "level": "char", "lowercase": False, "max_src_len": 40,
-              "max_tgt_len": 12, "min_freq": 1, "batch_size": 64, "lr": 3e-3, "eval_every": 300},
-    "en-es": {"cell": "lstm", "embedding_size": 128, "hidden_size": 256, "num_layers": 1, "dropout": 0.2,
-              "bidirectional": True, "attention": "general", "input_feeding": False, "level": "word",
-              "lowercase": True, "max_src_len": 60, "max_tgt_len": 60, "min_freq": 3, "max_vocab": 12000,
-              "label_smoothing": 0.1, "batch_size": 64, "lr": 3e-3, "schedule": "linear", "warmup_steps": 200,
-              "precision": "auto"},
-}
-
-
-def recipe_config(config_cls, recipe: dict, **values):
-    """``config_cls`` from the recipe's fields that belong to it, then ``values`` on top."""
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{**{k: v for k, v in recipe.items() if k in names}, **values})
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls, skip: tuple = (),
-                         defaults: dict | None = None) -> None:
-    """One ``--flag`` per dataclass field, typed, with the field's default and help.
-    ``defaults``: a command's own defaults for some fields (its measured recipe), shown in the help."""
-    hints = typing.get_type_hints(config_cls)
-    defaults = defaults or {}
-    for f in dataclasses.fields(config_cls):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        kind = hints[f.name]
-        if typing.get_origin(kind) in (typing.Union, types.UnionType):
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        # The parsed value stays None when the flag is not given, so that a command can tell a
-        # flag given from a default (--resume takes what is not given from the checkpoint); the
-        # command's own default (``defaults``) is applied by config_from_args and shown here.
-        default = defaults.get(f.name, f.default)
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{f.metadata['help']} (default: {'yes' if default else 'no'})")
-            continue
-        parser.add_argument(flag, type=_checked(kind, f.name), default=None, choices=f.metadata.get("choices"),
-                            help=f"{f.metadata['help']} (default: {default})")
-
-
-# Numeric fields that may be 0 (each one's help says what 0 means); every other one must be positive.
-_MAY_BE_ZERO = ("seed", "weight_decay", "clip", "patience", "dropout", "threads", "warmup_steps", "label_smoothing")
-# Probabilities of dropping a unit / shares of the target mass moved: 1 would leave nothing to learn from.
-_BELOW_ONE = ("dropout", "label_smoothing")
-
-
-INT_MAX = 2**31 - 1  # what torch's sizes and counts take; a larger number is a typo
-MAX_DECODE_LEN = 10_000  # tokens one decoded output may have: an untrained model may never stop
-# Upper bounds where a value within INT_MAX would still make a run hang or allocate without end.
-# (A learning rate past float32's range breaks the optimiser.)
-_AT_MOST = {"seed": 2**63 - 1, "num_layers": 64, "lr": 1e3, "max_tgt_len": MAX_DECODE_LEN}
-
-
-def value_problem(name: str, kind, value) -> str | None:
-    """What is wrong with ``value`` for the config field ``name`` of type ``kind`` (None: nothing).
-    The same rules hold for a flag and for a field read back from a checkpoint."""
-    if kind is float and not math.isfinite(value):  # float() takes 'nan' and 'inf'; no setting means them
-        return "must be a finite number"
-    if kind not in (int, float):
-        return None
-    if name in _BELOW_ONE and not 0 <= value < 1:
-        return "must lie in [0, 1)"
-    if name == "lr_decay" and value < 1:  # a divisor below 1 would raise the rate on a plateau
-        return "must be >= 1 (1 = off)"
-    if value <= 0 and name not in _MAY_BE_ZERO:
-        return "must be positive"
-    if value < 0:
-        return "must not be negative"
-    limit = _AT_MOST.get(name, INT_MAX if kind is int else None)
-    if limit is not None and value > limit:
-        return f"must be at most {limit}"
-    return None
-
-
-def _checked(kind, name):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-        problem = value_problem(name, kind, value)
-        if problem:
-            raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
-        return value
-
-    return parse
-
-
-def config_from_args(config_cls, args: argparse.Namespace, defaults: dict | None = None, **overrides):
-    """The dataclass built from parsed flags; a flag left out takes ``defaults`` (a recipe), else
-    the dataclass default. ``overrides`` win over both."""
-    values = {}
-    for f in dataclasses.fields(config_cls):
-        v = overrides.get(f.name, getattr(args, f.name, None))
-        if v is None:
-            v = (defaults or {}).get(f.name)
-        if v is not None:
-            values[f.name] = v
-    return config_cls(**values)

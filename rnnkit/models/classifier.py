@@ -5,11 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-import rnnkit.nn as rnn
-
-from ..config import ModelConfig
-
-LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
+from ..config import ClassifierModelConfig
+from ._common import recurrent_layer
 
 
 class SequenceClassifier(nn.Module):
@@ -32,17 +29,18 @@ class SequenceClassifier(nn.Module):
         super().__init__()
         if pooling not in ("last", "mean", "max"):
             raise ValueError(f"pooling must be one of 'last', 'mean', 'max'; got {pooling!r}")
-        if cell not in LAYERS:
-            raise ValueError(f"cell must be one of {', '.join(LAYERS)}; got {cell!r}")
+        layer = recurrent_layer(cell)
         self.pooling, self.bidirectional = pooling, bidirectional
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=pad_id)
         self.dropout = nn.Dropout(dropout)
-        self.recurrent = LAYERS[cell](embedding_size, hidden_size, num_layers=num_layers, batch_first=True,
+        self.recurrent = layer(embedding_size, hidden_size, num_layers=num_layers, batch_first=True,
                                       dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, vocab_size: int, num_classes: int, pad_id: int = 0):
+    def from_config(cls, cfg: ClassifierModelConfig, vocab_size: int, num_classes: int,
+                    pad_id: int = 0) -> SequenceClassifier:
+        """The classifier ``cfg`` describes, for ``vocab_size`` token ids and ``num_classes`` labels."""
         return cls(vocab_size, num_classes, cfg.embedding_size, cfg.hidden_size, cfg.num_layers, cfg.cell,
                    cfg.bidirectional, cfg.dropout, cfg.pooling, pad_id)
 

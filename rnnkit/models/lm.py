@@ -10,12 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-import rnnkit.nn as rnn
+from ..config import LanguageModelConfig
+from ._common import log_softmax, recurrent_layer
 
-from ..config import ModelConfig
-from ._common import log_softmax
-
-LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
+# The recurrent layer's state: (L, B, H), or an (h, c) pair of them for the LSTM.
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 class RNNLanguageModel(nn.Module):
@@ -37,13 +36,12 @@ class RNNLanguageModel(nn.Module):
                  cell: str = "lstm", dropout: float = 0.0, tie_weights: bool = False, pad_id: int = 0,
                  bos_id: int = 2, eos_id: int = 3):
         super().__init__()
-        if cell not in LAYERS:
-            raise ValueError(f"cell must be one of {', '.join(LAYERS)}; got {cell!r}")
+        layer = recurrent_layer(cell)
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.cell = cell
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.dropout = nn.Dropout(dropout)
-        self.recurrent = LAYERS[cell](embedding_size, hidden_size, num_layers=num_layers, batch_first=True,
+        self.recurrent = layer(embedding_size, hidden_size, num_layers=num_layers, batch_first=True,
                                       dropout=dropout if num_layers > 1 else 0.0)
         self.projection = nn.Linear(hidden_size, embedding_size) if tie_weights and hidden_size != embedding_size \
             else None
@@ -52,11 +50,12 @@ class RNNLanguageModel(nn.Module):
             self.head.weight = self.embedding.weight
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, vocab_size: int):
+    def from_config(cls, cfg: LanguageModelConfig, vocab_size: int) -> RNNLanguageModel:
+        """The language model ``cfg`` describes, over ``vocab_size`` tokens."""
         return cls(vocab_size, cfg.embedding_size, cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.dropout,
                    cfg.tie_weights)
 
-    def forward(self, tokens: torch.Tensor, state=None):
+    def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         output, state = self.recurrent(self.dropout(self.embedding(tokens)), state)
         # under mixed precision the state comes back in bfloat16: it is carried in the weights' dtype
         dtype = self.head.weight.dtype
@@ -68,21 +67,21 @@ class RNNLanguageModel(nn.Module):
 
     # -- decoding protocol (see rnnkit.decode) ------------------------------------------------
 
-    def init_decoder_state(self, src: torch.Tensor, src_lengths: torch.Tensor):
+    def init_decoder_state(self, src: torch.Tensor, src_lengths: torch.Tensor) -> State:
         """A language model has no source: ``src`` is (B, 0); the state starts at zeros."""
         return self._zeros(src.shape[0], src.device)
 
-    def _zeros(self, batch: int, device):
+    def _zeros(self, batch: int, device) -> State:
         p = self.recurrent.weight_hh_l0
         h = torch.zeros(self.recurrent.num_layers, batch, self.recurrent.hidden_size, device=device, dtype=p.dtype)
         return (h, h.clone()) if self.cell == "lstm" else h
 
-    def decode_step(self, tokens: torch.Tensor, state):
+    def decode_step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, None]:
         """``tokens`` (N,) -> ``(log_probs (N, V), state, None)``."""
         logits, state = self(tokens.unsqueeze(1), state)
         return log_softmax(logits[:, -1]), state, None
 
-    def reorder_state(self, state, index: torch.Tensor):
+    def reorder_state(self, state: State, index: torch.Tensor) -> State:
         """Keeps or duplicates rows of the state (the batch is dim 1)."""
         if isinstance(state, tuple):
             return tuple(s.index_select(1, index) for s in state)

@@ -24,11 +24,15 @@ from torch import nn
 
 import rnnkit.nn as rnn
 
+from ..config import Seq2SeqConfig, Seq2SeqModelConfig
 from ..nn._step_matmul import StepMatmul
-from ._common import log_softmax
+from ._common import log_softmax, recurrent_layer
 
-LAYERS = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
 ATTENTION = ("dot", "general", "additive", "none")
+
+
+# A recurrent layer's state: (L, B, H), or an (h, c) pair of them for the LSTM.
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 class DecoderState(NamedTuple):
@@ -42,7 +46,7 @@ class DecoderState(NamedTuple):
     generator: the output layer used for this decoding run (see ``_decoding_generator``).
     """
 
-    dec_state: torch.Tensor | tuple
+    dec_state: State
     memory: torch.Tensor
     mask: torch.Tensor
     feed: torch.Tensor | None
@@ -70,8 +74,7 @@ class Seq2Seq(nn.Module):
                  num_layers: int = 1, cell: str = "lstm", bidirectional: bool = True, attention: str = "general",
                  dropout: float = 0.0, pad_id: int = 0, bos_id: int = 2, eos_id: int = 3, input_feeding: bool = True):
         super().__init__()
-        if cell not in LAYERS:
-            raise ValueError(f"cell must be one of {', '.join(LAYERS)}; got {cell!r}")
+        layer = recurrent_layer(cell)
         if attention not in ATTENTION:
             raise ValueError(f"attention must be one of {', '.join(ATTENTION)}; got {attention!r}")
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
@@ -84,20 +87,29 @@ class Seq2Seq(nn.Module):
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, embedding_size, padding_idx=pad_id)
         self.dropout = nn.Dropout(dropout)
         inner = dropout if num_layers > 1 else 0.0
-        self.encoder = LAYERS[cell](embedding_size, hidden_size // D, num_layers, batch_first=True, dropout=inner,
+        self.encoder = layer(embedding_size, hidden_size // D, num_layers, batch_first=True, dropout=inner,
                                     bidirectional=bidirectional)
         parts = 2 if cell == "lstm" else 1
         self.bridge = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(parts)) if D > 1 else None
         self.attention = None if attention == "none" else rnn.Attention(attention, hidden_size, hidden_size)
         self.input_feeding = input_feeding and self.attention is not None
         feed = hidden_size if self.input_feeding else 0
-        self.decoder = LAYERS[cell](embedding_size + feed, hidden_size, num_layers, batch_first=True, dropout=inner)
+        self.decoder = layer(embedding_size + feed, hidden_size, num_layers, batch_first=True, dropout=inner)
         self.combine = nn.Linear(2 * hidden_size, hidden_size) if self.attention is not None else None
         self.generator = nn.Linear(hidden_size, tgt_vocab_size)
 
+    @classmethod
+    def from_config(cls, model_cfg: Seq2SeqModelConfig, s2s: Seq2SeqConfig, src_vocab_size: int,
+                    tgt_vocab_size: int, pad_id: int = 0, bos_id: int = 2, eos_id: int = 3) -> Seq2Seq:
+        """The model ``model_cfg`` (the networks) and ``s2s`` (attention, input feeding) describe;
+        the special ids are the target vocabulary's."""
+        return cls(src_vocab_size, tgt_vocab_size, model_cfg.embedding_size, model_cfg.hidden_size,
+                   model_cfg.num_layers, model_cfg.cell, model_cfg.bidirectional, s2s.attention, model_cfg.dropout,
+                   pad_id, bos_id, eos_id, s2s.input_feeding)
+
     # -- encoder --------------------------------------------------------------------------------
 
-    def encode(self, src, src_lengths):
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, State]:
         """Returns ``(memory (B, S, H), mask (B, S), initial decoder state)``."""
         memory, final = self.encoder(self.dropout(self.src_embedding(src)), lengths=src_lengths)
         mask = torch.arange(src.shape[1], device=src.device).unsqueeze(0) < src_lengths.to(src.device).unsqueeze(1)
@@ -144,7 +156,7 @@ class Seq2Seq(nn.Module):
     def _initial_feed(self, memory):
         return memory.new_zeros(memory.shape[0], self.hidden_size) if self.input_feeding else None
 
-    def decoder_outputs(self, src, src_lengths, tgt_in):
+    def decoder_outputs(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: the outputs (B, T, H) that the generator turns into logits."""
         memory, mask, dec_state = self.encode(src, src_lengths)
         if not self.input_feeding:  # the whole target in one call, attention over all steps at once
@@ -159,10 +171,11 @@ class Seq2Seq(nn.Module):
             outs.append(out)
         return torch.stack(outs, dim=1)
 
-    def forward(self, src, src_lengths, tgt_in):
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         return self.generator(self.dropout(self.decoder_outputs(src, src_lengths, tgt_in)))
 
-    def loss(self, src, src_lengths, tgt_in, tgt_out, label_smoothing: float = 0.0):
+    def loss(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor,
+             label_smoothing: float = 0.0) -> tuple[torch.Tensor, int]:
         """Mean cross-entropy over real target tokens (padding ignored); also returns their count.
         The generator, the largest product, runs on the real tokens only."""
         real = tgt_out != self.pad_id
@@ -175,7 +188,7 @@ class Seq2Seq(nn.Module):
 
     # -- decoding protocol ------------------------------------------------------------------------
 
-    def init_decoder_state(self, src, src_lengths):
+    def init_decoder_state(self, src: torch.Tensor, src_lengths: torch.Tensor) -> DecoderState:
         """A :class:`DecoderState` for the B sources, one decoding row each."""
         memory, mask, dec_state = self.encode(src, src_lengths)
         projected = None if self.attention is None else self.attention.project_keys(memory)
@@ -191,13 +204,14 @@ class Seq2Seq(nn.Module):
         product = StepMatmul(weight.detach(), rows, None if bias is None else bias.detach())
         return product if product.uses_onednn else self.generator
 
-    def decode_step(self, tokens, state):
+    def decode_step(self, tokens: torch.Tensor,
+                    state: DecoderState) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
         out, dec_state, feed, weights = self._step(tokens, state.dec_state, state.memory, state.mask, state.feed,
                                                    state.projected, state.sources)
         log_probs = log_softmax(state.generator(out), inplace=True)
         return log_probs, state._replace(dec_state=dec_state, feed=feed), weights
 
-    def reorder_state(self, state, index):
+    def reorder_state(self, state: DecoderState, index: torch.Tensor) -> DecoderState:
         dec_state = tuple(s.index_select(1, index) for s in state.dec_state) if isinstance(state.dec_state, tuple) \
             else state.dec_state.index_select(1, index)
         feed = None if state.feed is None else state.feed.index_select(0, index)

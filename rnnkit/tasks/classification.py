@@ -4,6 +4,9 @@
     Trainer(task, train_cfg).fit()
     clf = Classifier.load("runs/classify")       # rebuilt from the checkpoint alone
     clf.predict(["a fine film"])                 # [("pos", 0.93)]
+
+The texts' codec (tokenizer + vocabulary) is ``task.codec`` / ``clf.codec``; their length limits
+are the :class:`TextConfig` ``text_cfg``.
 """
 
 from __future__ import annotations
@@ -14,49 +17,34 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..config import ModelConfig, TextConfig, TrainConfig
+from ..config import ClassifierModelConfig, TextConfig, TrainConfig
 from ..models._common import at_least_float32
 from ..models.classifier import SequenceClassifier
 from ..text.batching import BucketBatchSampler, pad_batch, padding_fraction
-from ..text.tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
-from ..text.vocab import Vocab, warn_if_mostly_unknown
+from ..text.codec import TextCodec
+from ..text.vocab import warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
-from ..train.trainer import seed_everything
+from ..train.runtime import seed_everything
 from ._progress import progress_bar
 
 MODEL_TYPE = "classifier"
 
 
-class TextEncoder:
-    """Tokenizer + vocabulary + truncation: texts -> lists of ids (at most ``max_len`` each)."""
+def fit_codec(texts: Sequence[str], cfg: TextConfig) -> TextCodec:
+    """The codec of the training texts: ``cfg``'s tokenizer (BPE trained on ``texts``) and vocabulary."""
+    return TextCodec.fit(texts, cfg.level, cfg.lowercase, min_freq=cfg.min_freq, max_size=cfg.max_vocab)
 
-    def __init__(self, tokenizer, vocab: Vocab, cfg: TextConfig):
-        self.tokenizer, self.vocab, self.cfg = tokenizer, vocab, cfg
 
-    @classmethod
-    def fit(cls, texts: Sequence[str], cfg: TextConfig) -> TextEncoder:
-        tokenizer = make_tokenizer(cfg.level, cfg.lowercase, corpus=texts)
-        vocab = Vocab.build((tokenizer.tokenize(t) for t in texts), min_freq=cfg.min_freq, max_size=cfg.max_vocab)
-        return cls(tokenizer, vocab, cfg)
-
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Never an empty list: a text with no tokens (blank, or nothing the tokenizer keeps) becomes
-        ``[<unk>]``, since a sequence of length zero breaks pooling and packing in the model."""
-        n = self.cfg.max_len
-        out = []
-        for text in texts:
-            ids = self.vocab.encode(self.tokenizer.tokenize(text)) or [self.vocab.unk_id]
-            out.append(ids[-n:] if self.cfg.truncating == "pre" else ids[:n])
-        return out
-
-    def to_dict(self) -> dict:
-        return {"text": dataclasses.asdict(self.cfg), "vocab": self.vocab.to_dict(),
-                **tokenizer_state(self.tokenizer)}
-
-    @classmethod
-    def from_dict(cls, d: dict, directory=".") -> TextEncoder:
-        cfg = config_from_meta(TextConfig, d, "text", directory)
-        return cls(restore_tokenizer(cfg.level, cfg.lowercase, d), Vocab.from_dict(d["vocab"]), cfg)
+def encode_texts(codec: TextCodec, texts: Sequence[str], cfg: TextConfig) -> list[list[int]]:
+    """The ids of each text, cut to ``cfg.max_len`` at the end ``cfg.truncating`` names. Never an
+    empty list: a text with no tokens (blank, or nothing the tokenizer keeps) becomes ``[<unk>]``,
+    since a sequence of length zero breaks pooling and packing in the model."""
+    n = cfg.max_len
+    out = []
+    for text in texts:
+        ids = codec.encode(text) or [codec.vocab.unk_id]
+        out.append(ids[-n:] if cfg.truncating == "pre" else ids[:n])
+    return out
 
 
 def make_batch(encoded: Sequence[list[int]], labels: Sequence[int] | None, index: Sequence[int]):
@@ -70,27 +58,28 @@ class ClassificationTask:
 
     monitor, higher_is_better, unit = "accuracy", True, "examples"
 
-    def __init__(self, model, encoder: TextEncoder, labels: list[str], train, valid, model_cfg: ModelConfig,
-                 train_cfg: TrainConfig):
-        self.model, self.encoder, self.labels = model, encoder, labels
+    def __init__(self, model, codec: TextCodec, text_cfg: TextConfig, labels: list[str], train, valid,
+                 model_cfg: ClassifierModelConfig, train_cfg: TrainConfig):
+        self.model, self.codec, self.text_cfg, self.labels = model, codec, text_cfg, labels
         self.train_ids, self.train_y = train
         self.valid_ids, self.valid_y = valid
         self.model_cfg, self.train_cfg = model_cfg, train_cfg
         self.sampler = BucketBatchSampler([len(s) for s in self.train_ids], train_cfg.batch_size, seed=train_cfg.seed)
 
     @classmethod
-    def from_rows(cls, train_rows, valid_rows, model_cfg: ModelConfig, text_cfg: TextConfig, train_cfg: TrainConfig):
+    def from_rows(cls, train_rows, valid_rows, model_cfg: ClassifierModelConfig, text_cfg: TextConfig,
+                  train_cfg: TrainConfig):
         seed_everything(train_cfg.seed)
-        encoder = TextEncoder.fit([t for t, _ in train_rows], text_cfg)
+        codec = fit_codec([t for t, _ in train_rows], text_cfg)
         labels = sorted({lab for _, lab in train_rows})
         index = {lab: i for i, lab in enumerate(labels)}
         unseen = sorted({lab for _, lab in valid_rows} - set(index))
         if unseen:
             raise ValueError(f"validation labels {unseen} never occur in the training data")
-        model = SequenceClassifier.from_config(model_cfg, len(encoder.vocab), len(labels), encoder.vocab.pad_id)
-        train = (encoder.encode([t for t, _ in train_rows]), [index[lab] for _, lab in train_rows])
-        valid = (encoder.encode([t for t, _ in valid_rows]), [index[lab] for _, lab in valid_rows])
-        return cls(model, encoder, labels, train, valid, model_cfg, train_cfg)
+        model = SequenceClassifier.from_config(model_cfg, len(codec.vocab), len(labels), codec.vocab.pad_id)
+        train = (encode_texts(codec, [t for t, _ in train_rows], text_cfg), [index[lab] for _, lab in train_rows])
+        valid = (encode_texts(codec, [t for t, _ in valid_rows], text_cfg), [index[lab] for _, lab in valid_rows])
+        return cls(model, codec, text_cfg, labels, train, valid, model_cfg, train_cfg)
 
     def padding_fraction(self) -> float:
         return padding_fraction([len(s) for s in self.train_ids], self.sampler.batches())
@@ -112,7 +101,8 @@ class ClassificationTask:
 
     def checkpoint_meta(self) -> dict:
         return {"model_type": MODEL_TYPE, "model": dataclasses.asdict(self.model_cfg), "labels": self.labels,
-                "train": dataclasses.asdict(self.train_cfg), **self.encoder.to_dict()}
+                "train": dataclasses.asdict(self.train_cfg), "text": dataclasses.asdict(self.text_cfg),
+                **self.codec.to_dict()}
 
 
 @torch.no_grad()
@@ -134,27 +124,32 @@ def evaluate(model, encoded, labels, batch_size: int = 256, progress: bool = Fal
 class Classifier:
     """A trained classifier rebuilt from its checkpoint folder alone."""
 
-    def __init__(self, model: SequenceClassifier, encoder: TextEncoder, labels: list[str]):
-        self.model, self.encoder, self.labels = model.eval(), encoder, labels
+    def __init__(self, model: SequenceClassifier, codec: TextCodec, text_cfg: TextConfig, labels: list[str]):
+        self.model, self.codec, self.text_cfg, self.labels = model.eval(), codec, text_cfg, labels
 
     @classmethod
     def load(cls, directory) -> Classifier:
         ckpt = load_checkpoint(directory, MODEL_TYPE)
         meta = ckpt.meta
         with checkpoint_fields(directory):
-            encoder = TextEncoder.from_dict(meta, directory)
+            text_cfg = config_from_meta(TextConfig, meta, "text", directory)
+            codec = TextCodec.from_dict(meta, text_cfg.level, text_cfg.lowercase)
             labels = [str(label) for label in meta["labels"]]
-            model = SequenceClassifier.from_config(config_from_meta(ModelConfig, meta, "model", directory),
-                                                   len(encoder.vocab), len(labels), encoder.vocab.pad_id)
+            model = SequenceClassifier.from_config(config_from_meta(ClassifierModelConfig, meta, "model", directory),
+                                                   len(codec.vocab), len(labels), codec.vocab.pad_id)
         ckpt.load_into(model)
-        return cls(model, encoder, labels)
+        return cls(model, codec, text_cfg, labels)
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """The ids the model reads for each text (see :func:`encode_texts`)."""
+        return encode_texts(self.codec, texts, self.text_cfg)
 
     @torch.no_grad()
     def predict(self, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> list[tuple[str, float]]:
         """``(label, probability)`` of each text; warns when most tokens are unknown to the model;
         ``progress``: a bar on a terminal."""
-        encoded = self.encoder.encode(texts)
-        warn_if_mostly_unknown(encoded, self.encoder.vocab, "input")
+        encoded = self.encode(texts)
+        warn_if_mostly_unknown(encoded, self.codec.vocab, "input")
         out: list[tuple[str, float]] = []
         starts = range(0, len(encoded), batch_size)
         for start in progress_bar(starts, len(starts), "predict", progress):
@@ -171,6 +166,6 @@ class Classifier:
         unknown = sorted({lab for _, lab in rows} - set(index))
         if unknown:
             raise ValueError(f"labels {unknown} are not among this model's labels {self.labels}")
-        encoded = self.encoder.encode([t for t, _ in rows])
-        warn_if_mostly_unknown(encoded, self.encoder.vocab, "evaluated")
+        encoded = self.encode([t for t, _ in rows])
+        warn_if_mostly_unknown(encoded, self.codec.vocab, "evaluated")
         return evaluate(self.model, encoded, [index[lab] for _, lab in rows], progress=progress)

@@ -4,6 +4,9 @@
     Trainer(task, train_cfg).fit()
     lm = LanguageModel.load("runs/lm")
     lm.generate("ROMEO:", max_tokens=200, temperature=0.8)
+    lm.generate("ROMEO:", config=DecodeConfig(num_beams=4, max_new_tokens=50))
+
+The text's codec (tokenizer + vocabulary) is ``task.codec`` / ``lm.codec``.
 """
 
 from __future__ import annotations
@@ -14,58 +17,44 @@ import torch
 import torch.nn.functional as F
 
 from ..config import LM_RECIPE as RECIPE
-from ..config import LMConfig, ModelConfig, TrainConfig, recipe_config
-from ..decode import beam_search, greedy_search, sample
+from ..config import LanguageModelConfig, LMConfig, TrainConfig, recipe_config
+from ..decode import DecodeConfig, generate
 from ..models._common import at_least_float32
 from ..models.lm import RNNLanguageModel
-from ..text.tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
+from ..text.codec import TextCodec
 from ..text.vocab import Vocab, warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
 from ..train.metrics import bits_per_char, perplexity
+from ..train.runtime import seed_everything
 from ..train.tbptt import TruncatedBPTT, batchify, run_window
-from ..train.trainer import seed_everything
 from ._progress import progress_bar
 
 MODEL_TYPE = "lm"
 EVAL_BATCH = 16
 
 def recipe_configs(out: str, cell: str = "lstm", level: str = "char", recipe: dict = RECIPE, **train) -> tuple:
-    """``(ModelConfig, LMConfig, TrainConfig)`` of ``recipe`` (:data:`RECIPE` unless given);
+    """``(LanguageModelConfig, LMConfig, TrainConfig)`` of ``recipe`` (:data:`RECIPE` unless given);
     ``train`` sets other training fields."""
-    return (recipe_config(ModelConfig, recipe, cell=cell), recipe_config(LMConfig, recipe, level=level),
+    return (recipe_config(LanguageModelConfig, recipe, cell=cell), recipe_config(LMConfig, recipe, level=level),
             recipe_config(TrainConfig, recipe, out=out, **train))
 
 
-class StreamEncoder:
-    """Tokenizer + vocabulary for a running text: text <-> 1-D id tensor."""
+def fit_codec(text: str, cfg: LMConfig) -> TextCodec:
+    """The codec of a running text: ``cfg``'s tokenizer (BPE trained on the text's lines, never
+    lowercased) and the vocabulary of the whole text's tokens."""
+    return TextCodec.fit([text], cfg.level, min_freq=cfg.min_freq, bpe_vocab_size=cfg.vocab_size,
+                         bpe_corpus=text.splitlines(keepends=True))
 
-    def __init__(self, tokenizer, vocab: Vocab, cfg: LMConfig):
-        self.tokenizer, self.vocab, self.cfg = tokenizer, vocab, cfg
 
-    @classmethod
-    def fit(cls, text: str, cfg: LMConfig) -> StreamEncoder:
-        tok = make_tokenizer(cfg.level, corpus=text.splitlines(keepends=True), vocab_size=cfg.vocab_size)
-        return cls(tok, Vocab.build([tok.tokenize(text)], min_freq=cfg.min_freq), cfg)
+def encode_stream(codec: TextCodec, text: str) -> torch.Tensor:
+    """``text`` as one stream of ids, (T,)."""
+    return torch.tensor(codec.encode(text), dtype=torch.long)
 
-    def encode(self, text: str) -> torch.Tensor:
-        return torch.tensor(self.vocab.encode(self.tokenizer.tokenize(text)), dtype=torch.long)
 
-    def decode(self, ids) -> str:
-        return self.tokenizer.detokenize(self.vocab.decode(ids))
-
-    @property
-    def start_id(self) -> int:
-        """The token generation starts from: a newline where the vocabulary has one (text after a
-        line break is what a stream model has seen), else ``<bos>``."""
-        return self.vocab.stoi.get("\n", self.vocab.stoi.get("Ċ", self.vocab.bos_id))
-
-    def to_dict(self) -> dict:
-        return {"lm": dataclasses.asdict(self.cfg), "vocab": self.vocab.to_dict(), **tokenizer_state(self.tokenizer)}
-
-    @classmethod
-    def from_dict(cls, d: dict, directory=".") -> StreamEncoder:
-        cfg = config_from_meta(LMConfig, d, "lm", directory)
-        return cls(restore_tokenizer(cfg.level, False, d), Vocab.from_dict(d["vocab"]), cfg)
+def start_id(vocab: Vocab) -> int:
+    """The token generation starts from: a newline where the vocabulary has one (text after a line
+    break is what a stream model has seen; ``Ċ`` is byte-level BPE's newline), else ``<bos>``."""
+    return vocab.stoi.get("\n", vocab.stoi.get("Ċ", vocab.bos_id))
 
 
 @torch.no_grad()
@@ -92,11 +81,11 @@ class LanguageModelTask:
 
     monitor, higher_is_better, unit = "loss", False, "tokens"
 
-    def __init__(self, model, encoder: StreamEncoder, train_ids, valid_ids, valid_chars: int,
-                 model_cfg: ModelConfig, train_cfg: TrainConfig):
-        self.model, self.encoder = model, encoder
-        self.model_cfg, self.train_cfg, self.lm_cfg = model_cfg, train_cfg, encoder.cfg
-        cfg = encoder.cfg
+    def __init__(self, model, codec: TextCodec, lm_cfg: LMConfig, train_ids, valid_ids, valid_chars: int,
+                 model_cfg: LanguageModelConfig, train_cfg: TrainConfig):
+        self.model, self.codec = model, codec
+        self.model_cfg, self.train_cfg, self.lm_cfg = model_cfg, train_cfg, lm_cfg
+        cfg = lm_cfg
         streams = batchify(train_ids, train_cfg.batch_size)
         if streams.shape[1] - 1 < cfg.bptt:
             raise ValueError(f"the training text gives {streams.shape[1]} tokens per batch row, fewer than one "
@@ -109,16 +98,16 @@ class LanguageModelTask:
         self.state = None
 
     @classmethod
-    def from_text(cls, train_text: str, valid_text: str, model_cfg: ModelConfig, lm_cfg: LMConfig,
+    def from_text(cls, train_text: str, valid_text: str, model_cfg: LanguageModelConfig, lm_cfg: LMConfig,
                   train_cfg: TrainConfig) -> LanguageModelTask:
         if not train_text.strip():
             raise ValueError("the training text is empty")
         seed_everything(train_cfg.seed)
-        encoder = StreamEncoder.fit(train_text, lm_cfg)
-        model = RNNLanguageModel.from_config(model_cfg, len(encoder.vocab))
-        model.bos_id = encoder.start_id
-        return cls(model, encoder, encoder.encode(train_text), encoder.encode(valid_text), len(valid_text),
-                   model_cfg, train_cfg)
+        codec = fit_codec(train_text, lm_cfg)
+        model = RNNLanguageModel.from_config(model_cfg, len(codec.vocab))
+        model.bos_id = start_id(codec.vocab)
+        return cls(model, codec, lm_cfg, encode_stream(codec, train_text), encode_stream(codec, valid_text),
+                   len(valid_text), model_cfg, train_cfg)
 
     # -- the task protocol ------------------------------------------------------------------------
 
@@ -141,7 +130,8 @@ class LanguageModelTask:
 
     def checkpoint_meta(self) -> dict:
         return {"model_type": MODEL_TYPE, "model": dataclasses.asdict(self.model_cfg),
-                "train": dataclasses.asdict(self.train_cfg), **self.encoder.to_dict()}
+                "train": dataclasses.asdict(self.train_cfg), "lm": dataclasses.asdict(self.lm_cfg),
+                **self.codec.to_dict()}
 
     def resume_state(self):
         if self.state is None:
@@ -161,63 +151,75 @@ class LanguageModelTask:
 class LanguageModel:
     """A trained language model rebuilt from its checkpoint folder alone."""
 
-    def __init__(self, model: RNNLanguageModel, encoder: StreamEncoder, meta: dict):
-        self.model, self.encoder, self.meta = model.eval(), encoder, meta
-        self.model.bos_id = encoder.start_id
+    def __init__(self, model: RNNLanguageModel, codec: TextCodec, lm_cfg: LMConfig, meta: dict | None = None):
+        self.model, self.codec, self.lm_cfg, self.meta = model.eval(), codec, lm_cfg, meta or {}
+        self.model.bos_id = start_id(codec.vocab)
 
     @classmethod
     def load(cls, directory) -> LanguageModel:
         ckpt = load_checkpoint(directory, MODEL_TYPE)
         meta = ckpt.meta
         with checkpoint_fields(directory):
-            encoder = StreamEncoder.from_dict(meta, directory)
-            model = RNNLanguageModel.from_config(config_from_meta(ModelConfig, meta, "model", directory),
-                                                 len(encoder.vocab))
+            lm_cfg = config_from_meta(LMConfig, meta, "lm", directory)
+            codec = TextCodec.from_dict(meta, lm_cfg.level)  # a stream's words are never lowercased
+            model = RNNLanguageModel.from_config(config_from_meta(LanguageModelConfig, meta, "model", directory),
+                                                 len(codec.vocab))
         ckpt.load_into(model)
-        return cls(model, encoder, meta)
+        return cls(model, codec, lm_cfg, meta)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """``text`` as the stream of ids the model reads, (T,)."""
+        return encode_stream(self.codec, text)
 
     def evaluate(self, text: str, progress: bool = False) -> dict:
         """Loss, perplexity and bits per character on ``text``; warns when most tokens are unknown
         to the model; ``progress``: a bar on a terminal."""
-        ids = self.encoder.encode(text)
+        ids = self.encode(text)
         if ids.shape[0] < 2 * EVAL_BATCH:
             raise ValueError(f"the text has {ids.shape[0]} tokens; at least {2 * EVAL_BATCH} are needed")
-        warn_if_mostly_unknown([ids], self.encoder.vocab, "evaluated")
-        return evaluate_stream(self.model, ids, self.encoder.cfg.bptt, len(text) / ids.shape[0], progress=progress)
+        warn_if_mostly_unknown([ids], self.codec.vocab, "evaluated")
+        return evaluate_stream(self.model, ids, self.lm_cfg.bptt, len(text) / ids.shape[0], progress=progress)
 
     def join(self, prompt: str, continuation: str) -> str:
         """``prompt`` followed by a continuation from :meth:`generate`, as one text. Characters and
         BPE decode losslessly, so they simply concatenate; a word-level model's continuation starts
         with a bare word, which gets the single space its detokenizer puts between words (none
         before closing punctuation, after opening punctuation, or where either side has whitespace)."""
-        if self.encoder.cfg.level != "word" or not prompt or not continuation:
+        if self.lm_cfg.level != "word" or not prompt or not continuation:
             return prompt + continuation
-        return self.encoder.tokenizer.join(prompt, continuation)
+        return self.codec.tokenizer.join(prompt, continuation)
 
     def generate(self, prompt: str = "", max_tokens: int = 200, temperature: float = 1.0, top_k: int = 0,
                  top_p: float = 1.0, seed: int | None = None, greedy: bool = False, num: int = 1,
-                 beam: int = 0) -> list[str]:
+                 beam: int = 0, *, config: DecodeConfig | None = None) -> list[str]:
         """``num`` continuations of ``prompt`` (the prompt itself not repeated): sampled, greedy, or
-        the ``num`` best of a beam search of width ``beam``."""
-        prefix = self.encoder.encode(prompt).unsqueeze(0).repeat(num, 1) if prompt else None
-        src = torch.zeros(num, 0, dtype=torch.long)
-        lengths = torch.zeros(num, dtype=torch.long)
-        if beam:
-            one = prefix[:1] if prefix is not None else None
-            hyps = beam_search(self.model, src[:1], lengths[:1], beam_size=max(beam, num), max_len=max_tokens,
-                               n_best=num, length_penalty=0.0, prefix=one)[0]
-        elif greedy:
-            hyps = greedy_search(self.model, src, lengths, max_tokens, prefix=prefix)
-        else:
-            gen = torch.Generator().manual_seed(seed) if seed is not None else None
-            hyps = sample(self.model, src, lengths, max_tokens, temperature, top_k, top_p, gen, prefix=prefix)
-        return [self.encoder.decode(h.tokens) for h in hyps]
+        the ``num`` best of a beam search of width ``beam`` (see :func:`decode_config`).
+
+        ``config``, when given, replaces the keyword options but ``num``: its
+        ``num_return_sequences`` continuations, or ``num`` copies of a greedy one.
+        """
+        if config is None:
+            config = decode_config(max_tokens, temperature, top_k, top_p, seed, greedy, num, beam)
+        # Greedy search gives one output per row: ``num`` copies of the prompt give the ``num`` asked for.
+        rows = num if config.strategy == "greedy" else 1
+        prefix = self.encode(prompt).unsqueeze(0).repeat(rows, 1) if prompt else None
+        src, lengths = torch.zeros(rows, 0, dtype=torch.long), torch.zeros(rows, dtype=torch.long)
+        hyps = [h for row in generate(self.model, src, lengths, config, prefix=prefix) for h in row]
+        return [self.codec.decode(h.tokens) for h in hyps]
 
 
-def split_text(text: str) -> dict:
-    """A text file's fixed split, as for the bundled corpora: 90 % train, 5 % validation, 5 % test."""
-    a, b = int(len(text) * 0.90), int(len(text) * 0.95)
-    return {"train": text[:a], "validation": text[a:b], "test": text[b:]}
+def decode_config(max_tokens: int = 200, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                  seed: int | None = None, greedy: bool = False, num: int = 1, beam: int = 0) -> DecodeConfig:
+    """The :class:`DecodeConfig` of :meth:`LanguageModel.generate`'s keyword options (those of
+    ``rnnkit generate``): with ``beam``, a beam search of width ``max(beam, num)`` keeping the ``num``
+    best by raw log-probability; else with ``greedy``, greedy search; else ``num`` samples."""
+    if beam:
+        return DecodeConfig(num_beams=max(beam, num), num_return_sequences=num, max_new_tokens=max_tokens,
+                            length_penalty=0.0)
+    if greedy:
+        return DecodeConfig(max_new_tokens=max_tokens)
+    return DecodeConfig(do_sample=True, num_return_sequences=num, max_new_tokens=max_tokens, temperature=temperature,
+                        top_k=top_k, top_p=top_p, seed=seed)
 
 
 def nats_to_report(metrics: dict) -> str:
@@ -225,5 +227,5 @@ def nats_to_report(metrics: dict) -> str:
             f"bits/char {metrics['bits_per_char']:.4f}  tokens {metrics['tokens']}")
 
 
-__all__ = ["LanguageModelTask", "LanguageModel", "StreamEncoder", "evaluate_stream", "split_text", "RECIPE",
-           "recipe_configs"]
+__all__ = ["LanguageModelTask", "LanguageModel", "fit_codec", "encode_stream", "start_id", "decode_config",
+           "evaluate_stream", "RECIPE", "recipe_configs"]

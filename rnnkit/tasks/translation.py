@@ -4,24 +4,29 @@
     Trainer(task, train_cfg).fit()
     tr = Translator.load("runs/dates")
     tr.translate(["3 March 1999"], beam=5)[0][0].text      # '1999-03-03'
+    tr.translate(["3 March 1999"], config=DecodeConfig(num_beams=5, num_return_sequences=2))
+
+The two sides' codecs (tokenizer + vocabulary each) are ``task.codec`` / ``tr.codec``, a
+:class:`CodecPair`; their length limits are the :class:`Seq2SeqConfig` ``s2s_cfg``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from ..config import ModelConfig, Seq2SeqConfig, TrainConfig
-from ..decode import beam_search, greedy_search
+from ..config import Seq2SeqConfig, Seq2SeqModelConfig, TrainConfig
+from ..decode import DecodeConfig, generate, sampling_generator
 from ..models.seq2seq import Seq2Seq
 from ..text.batching import BucketBatchSampler, pad_batch
-from ..text.tokenize import make_tokenizer
-from ..text.vocab import Vocab, warn_if_mostly_unknown
+from ..text.codec import CodecPair, TextCodec
+from ..text.vocab import warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
-from ..train.trainer import seed_everything
+from ..train.runtime import seed_everything
 from ._progress import progress_bar
 from .bleu import corpus_bleu, sentence_stats
 
@@ -29,63 +34,29 @@ MODEL_TYPE = "seq2seq"
 EVAL_DECODE = 200  # validation pairs decoded greedily at each evaluation
 
 
-class Side:
-    """One side of the pairs: tokenizer + vocabulary."""
-
-    def __init__(self, tokenizer, vocab: Vocab):
-        self.tokenizer, self.vocab = tokenizer, vocab
-
-    def ids(self, text: str) -> list[int]:
-        return self.vocab.encode(self.tokenizer.tokenize(text))
-
-    def text(self, ids) -> str:
-        return self.tokenizer.detokenize(self.vocab.decode(ids))
-
-    def tokens(self, ids) -> list[str]:
-        return self.vocab.decode(ids)
+def fit_codec(pairs: Sequence[tuple[str, str]], cfg: Seq2SeqConfig) -> CodecPair:
+    """The codecs of the training pairs' two sides, each with its own vocabulary."""
+    return CodecPair.fit(pairs, cfg.level, cfg.lowercase, min_freq=cfg.min_freq, max_size=cfg.max_vocab)
 
 
-class PairEncoder:
-    def __init__(self, src: Side, tgt: Side, cfg: Seq2SeqConfig):
-        self.src, self.tgt, self.cfg = src, tgt, cfg
-
-    @classmethod
-    def fit(cls, pairs, cfg: Seq2SeqConfig) -> PairEncoder:
-        sides = []
-        for k in (0, 1):
-            tok = make_tokenizer(cfg.level, cfg.lowercase)
-            vocab = Vocab.build((tok.tokenize(p[k]) for p in pairs), min_freq=cfg.min_freq, max_size=cfg.max_vocab)
-            sides.append(Side(tok, vocab))
-        return cls(sides[0], sides[1], cfg)
-
-    def encode_sources(self, texts, warn: bool = True) -> list[list[int]]:
-        out, cut = [], 0
-        for text in texts:
-            ids = self.src.ids(text)
-            if len(ids) > self.cfg.max_src_len:
-                ids, cut = ids[: self.cfg.max_src_len], cut + 1
-            out.append(ids)
-        if cut and warn:
-            warnings.warn(f"{cut} source(s) longer than the model's maximum of {self.cfg.max_src_len} tokens were "
-                          "truncated", stacklevel=2)
-        return out
-
-    def to_dict(self) -> dict:
-        return {"seq2seq": dataclasses.asdict(self.cfg), "src_vocab": self.src.vocab.to_dict(),
-                "tgt_vocab": self.tgt.vocab.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict, directory=".") -> PairEncoder:
-        cfg = config_from_meta(Seq2SeqConfig, d, "seq2seq", directory)
-        return cls(*(Side(make_tokenizer(cfg.level, cfg.lowercase), Vocab.from_dict(d[k]))
-                     for k in ("src_vocab", "tgt_vocab")), cfg)
+def encode_sources(codec: TextCodec, texts: Iterable[str], max_len: int, warn: bool = True) -> list[list[int]]:
+    """The ids of each source, cut to ``max_len`` (the model's ``max_src_len``); with ``warn``, one
+    warning that says how many were cut."""
+    out, cut = [], 0
+    for text in texts:
+        ids = codec.encode(text)
+        if len(ids) > max_len:
+            ids, cut = ids[:max_len], cut + 1
+        out.append(ids)
+    if cut and warn:
+        warnings.warn(f"{cut} source(s) longer than the model's maximum of {max_len} tokens were truncated",
+                      stacklevel=3)
+    return out
 
 
-def build_model(model_cfg: ModelConfig, s2s: Seq2SeqConfig, enc: PairEncoder) -> Seq2Seq:
-    v = enc.tgt.vocab
-    return Seq2Seq(len(enc.src.vocab), len(v), model_cfg.embedding_size, model_cfg.hidden_size, model_cfg.num_layers,
-                   model_cfg.cell, model_cfg.bidirectional, s2s.attention, model_cfg.dropout, v.pad_id, v.bos_id,
-                   v.eos_id, s2s.input_feeding)
+def build_model(model_cfg: Seq2SeqModelConfig, s2s: Seq2SeqConfig, codec: CodecPair) -> Seq2Seq:
+    v = codec.tgt.vocab
+    return Seq2Seq.from_config(model_cfg, s2s, len(codec.src.vocab), len(v), v.pad_id, v.bos_id, v.eos_id)
 
 
 def make_batch(src, tgt, index, bos: int, eos: int):
@@ -100,55 +71,60 @@ class TranslationTask:
 
     monitor, higher_is_better, unit = "loss", False, "tokens"
 
-    def __init__(self, model, encoder: PairEncoder, train_pairs, valid_pairs, model_cfg, train_cfg):
-        self.model, self.encoder, self.model_cfg, self.train_cfg = model, encoder, model_cfg, train_cfg
-        self.src = encoder.encode_sources([p[0] for p in train_pairs], warn=False)
-        self.tgt = [encoder.tgt.ids(p[1])[: encoder.cfg.max_tgt_len] for p in train_pairs]
+    def __init__(self, model, codec: CodecPair, s2s_cfg: Seq2SeqConfig, train_pairs, valid_pairs,
+                 model_cfg: Seq2SeqModelConfig, train_cfg: TrainConfig):
+        self.model, self.codec, self.s2s_cfg = model, codec, s2s_cfg
+        self.model_cfg, self.train_cfg = model_cfg, train_cfg
+        n_src, n_tgt = s2s_cfg.max_src_len, s2s_cfg.max_tgt_len
+        self.src = encode_sources(codec.src, [p[0] for p in train_pairs], n_src, warn=False)
+        self.tgt = [codec.tgt.encode(p[1])[:n_tgt] for p in train_pairs]
         self.valid_pairs = valid_pairs
-        self.valid_src = encoder.encode_sources([p[0] for p in valid_pairs], warn=False)
-        self.valid_tgt = [encoder.tgt.ids(p[1])[: encoder.cfg.max_tgt_len] for p in valid_pairs]
+        self.valid_src = encode_sources(codec.src, [p[0] for p in valid_pairs], n_src, warn=False)
+        self.valid_tgt = [codec.tgt.encode(p[1])[:n_tgt] for p in valid_pairs]
         self.sampler = BucketBatchSampler([len(s) for s in self.src], train_cfg.batch_size, seed=train_cfg.seed)
 
     @classmethod
-    def from_pairs(cls, train_pairs, valid_pairs, model_cfg: ModelConfig, s2s: Seq2SeqConfig, train_cfg: TrainConfig):
+    def from_pairs(cls, train_pairs, valid_pairs, model_cfg: Seq2SeqModelConfig, s2s: Seq2SeqConfig,
+                   train_cfg: TrainConfig):
         for name, pairs in (("training", train_pairs), ("validation", valid_pairs)):
             if not pairs:
                 raise ValueError(f"no {name} pairs")
         seed_everything(train_cfg.seed)
-        encoder = PairEncoder.fit(train_pairs, s2s)
-        return cls(build_model(model_cfg, s2s, encoder), encoder, train_pairs, valid_pairs, model_cfg, train_cfg)
+        codec = fit_codec(train_pairs, s2s)
+        return cls(build_model(model_cfg, s2s, codec), codec, s2s, train_pairs, valid_pairs, model_cfg, train_cfg)
 
     def batches_per_epoch(self) -> int:
         return len(self.sampler)
 
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
-        v = self.encoder.tgt.vocab
+        v = self.codec.tgt.vocab
         for index in self.sampler:
             yield make_batch(self.src, self.tgt, index, v.bos_id, v.eos_id)
 
     def loss(self, batch):
-        return self.model.loss(*batch, label_smoothing=self.encoder.cfg.label_smoothing)
+        return self.model.loss(*batch, label_smoothing=self.s2s_cfg.label_smoothing)
 
     @torch.no_grad()
     def evaluate(self) -> dict:
         self.model.eval()
-        v = self.encoder.tgt.vocab
+        v = self.codec.tgt.vocab
         order = sorted(range(len(self.valid_src)), key=lambda i: len(self.valid_src[i]))
         total, count = 0.0, 0
         for start in range(0, len(order), 128):
             batch = make_batch(self.valid_src, self.valid_tgt, order[start : start + 128], v.bos_id, v.eos_id)
             loss, n = self.model.loss(*batch)
             total, count = total + float(loss) * n, count + n
-        translator = Translator(self.model, self.encoder)
+        translator = Translator(self.model, self.codec, self.s2s_cfg)
         sample = self.valid_pairs[:EVAL_DECODE]
-        hyps = translator.translate([p[0] for p in sample], beam=1, warn=False)
+        hyps = translator.translate([p[0] for p in sample], warn=False, config=DecodeConfig())
         exact = sum(h[0].text == translator.reference(p[1]) for h, p in zip(hyps, sample)) / len(sample)
         return {"loss": total / count, "exact_match_greedy": exact}
 
     def checkpoint_meta(self) -> dict:
         return {"model_type": MODEL_TYPE, "model": dataclasses.asdict(self.model_cfg),
-                "train": dataclasses.asdict(self.train_cfg), **self.encoder.to_dict()}
+                "train": dataclasses.asdict(self.train_cfg), "seq2seq": dataclasses.asdict(self.s2s_cfg),
+                **self.codec.to_dict()}
 
 
 @dataclass
@@ -164,56 +140,64 @@ class Translation:
 class Translator:
     """A trained sequence-to-sequence model: translate with greedy or beam search, evaluate."""
 
-    def __init__(self, model: Seq2Seq, encoder: PairEncoder):
-        self.model, self.encoder = model.eval(), encoder
+    def __init__(self, model: Seq2Seq, codec: CodecPair, s2s_cfg: Seq2SeqConfig):
+        self.model, self.codec, self.s2s_cfg = model.eval(), codec, s2s_cfg
 
     @classmethod
     def load(cls, directory) -> Translator:
         ckpt = load_checkpoint(directory, MODEL_TYPE)
         with checkpoint_fields(directory):
-            encoder = PairEncoder.from_dict(ckpt.meta, directory)
-            model = build_model(config_from_meta(ModelConfig, ckpt.meta, "model", directory), encoder.cfg, encoder)
+            s2s_cfg = config_from_meta(Seq2SeqConfig, ckpt.meta, "seq2seq", directory)
+            codec = CodecPair.from_dict(ckpt.meta, s2s_cfg.level, s2s_cfg.lowercase)
+            model_cfg = config_from_meta(Seq2SeqModelConfig, ckpt.meta, "model", directory)
+            model = build_model(model_cfg, s2s_cfg, codec)
         ckpt.load_into(model)
-        return cls(model, encoder)
+        return cls(model, codec, s2s_cfg)
+
+    def encode_sources(self, texts: Iterable[str], warn: bool = True) -> list[list[int]]:
+        """The ids of each source, cut to the model's ``max_src_len`` (see :func:`encode_sources`)."""
+        return encode_sources(self.codec.src, texts, self.s2s_cfg.max_src_len, warn)
 
     def reference(self, text: str) -> str:
         """A target text in the form the model writes (tokenized and lowercased as the model is,
         then detokenized), otherwise whole: words outside the vocabulary are kept and nothing is
         cut at ``max_tgt_len``, so scores count what the model cannot produce."""
-        tokenizer = self.encoder.tgt.tokenizer
-        return tokenizer.detokenize(tokenizer.tokenize(text))
+        return self.codec.tgt.normalize(text)
 
     @torch.no_grad()
     def translate(self, sources, beam: int = 1, n_best: int = 1, max_len: int | None = None,
                   batch_size: int = 64, length_penalty: float = 1.0, warn: bool = True,
-                  progress: bool = False) -> list[list[Translation]]:
-        """The ``n_best`` translations of each source; sources longer than the model's maximum are
-        truncated, with one warning unless ``warn=False`` (which also silences the warning that most
-        source tokens are unknown to the model). ``progress``: a bar on a terminal."""
-        if beam < 1:
-            raise ValueError(f"beam must be at least 1; got {beam}")
-        if not 1 <= n_best <= beam:
-            raise ValueError(f"n_best must lie in [1, beam={beam}]; got {n_best}")
+                  progress: bool = False, *, config: DecodeConfig | None = None) -> list[list[Translation]]:
+        """The ``n_best`` translations of each source, by greedy search (``beam=1``) or a beam
+        search of width ``beam``, at most ``max_len`` tokens (default: the model's ``max_tgt_len + 1``).
+
+        ``config``, when given, replaces ``beam``, ``n_best``, ``max_len`` and ``length_penalty``
+        (and may sample: ``do_sample=True``). Sources longer than the model's maximum are truncated,
+        with one warning unless ``warn=False`` (which also silences the warning that most source
+        tokens are unknown to the model). ``progress``: a bar on a terminal."""
+        if config is None:
+            config = DecodeConfig(num_beams=beam, num_return_sequences=n_best, max_new_tokens=max_len or None,
+                                  length_penalty=length_penalty)
+        if config.max_new_tokens is None:
+            config = dataclasses.replace(config, max_new_tokens=self.s2s_cfg.max_tgt_len + 1)
         for i, s in enumerate(sources):
             if not s.strip():
                 raise ValueError(f"source {i + 1} is empty")
-        max_len = max_len or self.encoder.cfg.max_tgt_len + 1
-        ids = self.encoder.encode_sources(sources, warn=warn)
+        ids = self.encode_sources(sources, warn=warn)
         if warn:
-            warn_if_mostly_unknown(ids, self.encoder.src.vocab, "source")
+            warn_if_mostly_unknown(ids, self.codec.src.vocab, "source")
+        src_codec, tgt_codec = self.codec.src, self.codec.tgt
+        generator = sampling_generator(config)  # one for all batches: each draws where the last stopped
+        label = f"beam {config.num_beams}" if config.strategy == "beam" else config.strategy
         out: list[list[Translation]] = []
         starts = range(0, len(ids), batch_size)
-        for start in progress_bar(starts, len(starts), f"beam {beam}" if beam > 1 else "greedy", progress):
+        for start in progress_bar(starts, len(starts), label, progress):
             chunk = ids[start : start + batch_size]
             src, lengths, _ = pad_batch(chunk)
-            if beam == 1:
-                hyps = [[h] for h in greedy_search(self.model, src, lengths, max_len)]
-            else:
-                hyps = beam_search(self.model, src, lengths, beam_size=beam, max_len=max_len, n_best=n_best,
-                                   length_penalty=length_penalty)
+            hyps = generate(self.model, src, lengths, config, generator=generator)
             for src_ids, hs in zip(chunk, hyps):
-                out.append([Translation(self.encoder.tgt.text(h.tokens), h.score, h.log_prob,
-                                        self.encoder.src.tokens(src_ids), self.encoder.tgt.tokens(h.tokens),
+                out.append([Translation(tgt_codec.decode(h.tokens), h.score, h.log_prob,
+                                        src_codec.decode_tokens(src_ids), tgt_codec.decode_tokens(h.tokens),
                                         h.attention) for h in hs])
         return out
 
@@ -226,9 +210,9 @@ class Translator:
         With ``return_stats`` also returns ``{"buckets": {name: sentence indices}, "greedy"/"beam5"...:
         (n, 10) per-sentence BLEU statistics}`` for intervals (see :mod:`rnnkit.tasks.bleu`)."""
         refs = [self.reference(t) for _, t in pairs]
-        src_ids = self.encoder.encode_sources([s for s, _ in pairs], warn=False)
+        src_ids = self.encode_sources([s for s, _ in pairs], warn=False)
         # Both vocabularies have <unk> at the same id, so one count covers both sides.
-        warn_if_mostly_unknown([*src_ids, *(self.encoder.tgt.ids(t) for _, t in pairs)], self.encoder.src.vocab,
+        warn_if_mostly_unknown([*src_ids, *(self.codec.tgt.encode(t) for _, t in pairs)], self.codec.src.vocab,
                                "source and reference")
         lengths = [len(s) for s in src_ids]
         edges = [0, *buckets, 10**9]
@@ -240,7 +224,9 @@ class Translator:
         result, stats = {}, {"buckets": members}
         for k in beams:
             name = f"beam{k}" if k > 1 else "greedy"
-            hyps = [h[0].text for h in self.translate([s for s, _ in pairs], beam=k, warn=False, progress=progress)]
+            config = DecodeConfig(num_beams=k)
+            hyps = [h[0].text for h in self.translate([s for s, _ in pairs], warn=False, progress=progress,
+                                                      config=config)]
             stats[name] = sentence_stats(hyps, refs)
             result[name] = {"bleu": corpus_bleu(stats[name]),
                             "exact_match": sum(h == r for h, r in zip(hyps, refs)) / len(refs),

@@ -449,6 +449,8 @@ def config_from_meta(config_cls, meta: dict, key: str, directory: str | Path):
                               "retrain or restore the folder")
     hints = typing.get_type_hints(config_cls)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    # an older version stored fields this config no longer has (a model config shared by every task)
+    values = {k: v for k, v in values.items() if k in fields or k not in getattr(config_cls, "RETIRED", ())}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise CheckpointError(f"{where} has unknown field(s) {unknown}; it was written by another version of rnnkit")
@@ -460,7 +462,7 @@ def config_from_meta(config_cls, meta: dict, key: str, directory: str | Path):
             raise CheckpointError(f"{where}: {name} = {value!r} is not a valid {hints[name]}"
                                   + (f" (one of {list(choices)})" if choices else ""))
         kind = float if isinstance(value, float) else int if isinstance(value, int) else None
-        problem = None if kind is None or isinstance(value, bool) else value_problem(name, kind, value)
+        problem = None if kind is None or isinstance(value, bool) else value_problem(fields[name], kind, value)
         if problem:
             raise CheckpointError(f"{where}: {name} = {value!r} {problem}; it is damaged, retrain or restore it")
     return config_cls(**values)

@@ -1,17 +1,9 @@
 """One training loop for every model.
 
-A *task* owns the data and the model and tells the loop four things:
-
-* ``task.model``: the ``nn.Module`` to optimise (kept free of loop state so that
-  ``DistributedDataParallel`` can wrap it);
-* ``task.train_batches(epoch)``: an iterable of batches;
-* ``task.loss(batch) -> (loss, count)``: the mean loss and how many items it covered
-  (examples, or tokens), for throughput;
-* ``task.evaluate() -> dict``: validation metrics, including ``task.monitor``;
-* ``task.checkpoint_meta() -> dict``: JSON-serialisable configs, vocabulary and labels;
-* optionally ``task.batches_per_epoch()``, for the progress bar; ``task.start_epoch(epoch)``,
-  called when an epoch starts afresh; ``task.resume_state() -> (dict, {name: tensor})`` and
-  ``task.restore(dict, tensors)``, for state the task carries between batches.
+A *task* owns the data and the model; :class:`rnnkit.train.task.Task` is what it must provide
+(the model, its batches, a loss, validation metrics and what a checkpoint stores), and
+:mod:`rnnkit.train.task` names the optional abilities: a known epoch length (``SizedTask``), work
+at the start of an epoch (``EpochAwareTask``), state carried between batches (``StatefulTask``).
 
 Resuming: with ``checkpoint_every`` the loop saves, in ``OUT/resume/``, the weights, the optimiser,
 every RNG state, the position in the epoch and the task's carried state; ``resume=True`` restores
@@ -68,6 +60,8 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .run_folder import RESUME
+from .runtime import resolve_precision, usable_threads
+from .task import EpochAwareTask, SizedTask, StatefulTask, Task
 
 PLOT_EVERY = 30.0  # seconds between redraws of loss.png during a run
 
@@ -78,33 +72,6 @@ MAY_CHANGE_ON_RESUME = ("epochs", "max_steps", "max_minutes", "threads", "checkp
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the loss became NaN); the message says what was kept."""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-def fast_bfloat16(device: torch.device) -> bool:
-    """Whether ``device`` runs bfloat16 matrix products natively (faster than float32)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        try:
-            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-                flags = f.read()
-        except OSError:  # not Linux: no cheap way to know, stay in float32
-            return False
-        return " avx512_bf16" in flags or " amx_bf16" in flags
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"auto"`` becomes ``"bfloat16"`` on hardware with fast bfloat16, else ``"float32"``."""
-    if precision == "auto":
-        return "bfloat16" if fast_bfloat16(device) else "float32"
-    return precision
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -137,9 +104,15 @@ def resume_differences(saved: dict, current: dict) -> list[str]:
 
 
 class Trainer:
-    def __init__(self, task, cfg: TrainConfig, progress: bool = True, data: dict | None = None):
-        """``data``: where the training data came from (JSON), saved in every checkpoint so that a
-        resumed run can find it and check it is unchanged."""
+    def __init__(self, task: Task, cfg: TrainConfig, progress: bool = True, data: dict | None = None):
+        """``task``: see :class:`rnnkit.train.task.Task`. ``data``: where the training data came
+        from (JSON), saved in every checkpoint so that a resumed run can find it and check it is
+        unchanged."""
+        if not isinstance(task, Task):
+            missing = [name for name in ("model", "monitor", "higher_is_better", "unit", "train_batches", "loss",
+                                         "evaluate", "checkpoint_meta") if not hasattr(task, name)]
+            raise TypeError(f"{type(task).__name__} is not a training task: it lacks {', '.join(missing)} "
+                            "(see rnnkit.train.task.Task)")
         self.task, self.cfg, self.progress, self.data = task, cfg, progress, data
         self.out = Path(cfg.out)
         self.run_id: str | None = None
@@ -154,7 +127,7 @@ class Trainer:
         self.stale, self.running, self.stop = 0, None, None
         self.lr_scale = 1.0  # divided by lr_decay on each validation plateau
         if cfg.schedule != "constant" and not (cfg.max_steps or cfg.max_minutes
-                                               or hasattr(task, "batches_per_epoch")):
+                                               or isinstance(task, SizedTask)):
             raise ValueError(f"--schedule {cfg.schedule} needs a known budget: give --max-steps or --max-minutes")
         self.elapsed_before = 0.0  # seconds spent before a resume, for --max-minutes
         self.precision = cfg.precision  # "auto" resolved when fit() starts
@@ -270,7 +243,7 @@ class Trainer:
     # -- resumable state ------------------------------------------------------------------------
 
     def _save_state(self, seconds: float) -> None:
-        task_json, task_tensors = self.task.resume_state() if hasattr(self.task, "resume_state") else ({}, {})
+        task_json, task_tensors = self.task.resume_state() if isinstance(self.task, StatefulTask) else ({}, {})
         np_state = np.random.get_state()
         meta = self._meta(trainer={
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "best": self.best,
@@ -309,7 +282,7 @@ class Trainer:
             np.random.set_state((t["numpy_rng"][0], np.array(t["numpy_rng"][1], dtype=np.uint32),
                                  *t["numpy_rng"][2:]))
             torch.set_rng_state(ckpt.tensors["torch_rng"])
-            if hasattr(self.task, "restore"):
+            if isinstance(self.task, StatefulTask):
                 self.task.restore(meta.get("task", {}),
                                   {k[5:]: v for k, v in ckpt.tensors.items() if k.startswith("task.")})
             self.run_id = meta.get("run_id")
@@ -362,8 +335,6 @@ class Trainer:
     def _fit(self, skip: int) -> dict:
         cfg, task = self.cfg, self.task
         if cfg.threads:
-            from .threads import usable_threads
-
             torch.set_num_threads(usable_threads(cfg.threads))
         start = time.perf_counter() - self.elapsed_before
         device = next(task.model.parameters()).device
@@ -372,10 +343,10 @@ class Trainer:
         seconds = lambda: time.perf_counter() - start  # noqa: E731
         for epoch in range(self.epoch, cfg.epochs + 1):
             self.epoch = epoch
-            if skip == 0 and hasattr(task, "start_epoch"):
+            if skip == 0 and isinstance(task, EpochAwareTask):
                 task.start_epoch(self.epoch)
             task.model.train()
-            total = task.batches_per_epoch() if hasattr(task, "batches_per_epoch") else None
+            total = task.batches_per_epoch() if isinstance(task, SizedTask) else None
             batches = itertools.islice(task.train_batches(self.epoch), skip, None)
             bar = tqdm(batches, total=None if total is None else total - skip, desc=f"epoch {self.epoch}",
                        disable=not self.progress, leave=False, dynamic_ncols=True)

@@ -17,7 +17,7 @@ def _bf16():
 @pytest.mark.parametrize("cls", [rnn.LSTM, rnn.GRU, rnn.RNN])
 def test_own_recurrence_is_float32_and_unchanged_under_autocast(cls):
     torch.manual_seed(0)
-    layer = cls(6, 8, num_layers=2, batch_first=True, bidirectional=True, backend="rnnkit")
+    layer = cls(6, 8, num_layers=2, batch_first=True, bidirectional=True, backend="bptt")
     x = torch.randn(3, 5, 6, requires_grad=True)
     lengths = torch.tensor([5, 2, 4])
     ref_out, _ = layer(x, lengths=lengths)
@@ -85,7 +85,7 @@ def test_trainer_learns_in_bfloat16(tmp_path):
 
 
 def test_float64_stays_float64_under_autocast():
-    layer = rnn.GRU(3, 4, backend="rnnkit").double()
+    layer = rnn.GRU(3, 4, backend="bptt").double()
     x = torch.randn(5, 2, 3, dtype=torch.float64)
     with _bf16():
         out, h = layer(x)
@@ -94,7 +94,7 @@ def test_float64_stays_float64_under_autocast():
 
 
 def test_auto_precision_follows_the_hardware():
-    from rnnkit.train.trainer import fast_bfloat16, resolve_precision
+    from rnnkit.train.runtime import fast_bfloat16, resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision("float32", cpu) == "float32" and resolve_precision("bfloat16", cpu) == "bfloat16"
