@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-slow demo compare bench lint clean
+.PHONY: setup test test-slow demo compare bench lint docs clean
 
 setup: $(STAMP)
 
@@ -38,5 +38,17 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# The documentation site in site/: mkdocs + mkdocstrings, installed into .venv on first use. --strict
+# turns every warning (a broken link or reference, a docstring griffe cannot read) into a failure.
+# The CLI reference is generated from the parser at build time (docs/hooks.py, docs/gen_cli.py).
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache site
