@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import UserError, add_train_flags, read_text
+from .common import UserError, add_train_flags, input_lines
 
 
 def cmd_train_classify(args) -> None:
@@ -51,16 +51,9 @@ def cmd_eval_classify(args) -> None:
 def cmd_predict_classify(args) -> None:
     from ..tasks.classification import Classifier
 
-    texts = list(args.texts)
-    for i, text in enumerate(texts, start=1):
-        if not text.strip():
-            raise UserError(f"text {i} is empty; give texts with words in them")
-    if args.input:  # a blank line gets an empty output line, so output line n answers input line n
-        texts += read_text(args.input, stdin=True).splitlines()
-    if not texts:
-        raise UserError("nothing to classify: give texts as arguments or --input FILE")
+    texts, filled = input_lines(args, "text {i} is empty; give texts with words in them",
+                                "nothing to classify: give texts as arguments or --input FILE")
     clf = Classifier.load(args.checkpoint)
-    filled = [i for i, text in enumerate(texts) if text.strip()]
     predictions = dict(zip(filled, clf.predict([texts[i] for i in filled], progress=not args.quiet)))
     for i, text in enumerate(texts):
         if i not in predictions:

@@ -100,6 +100,23 @@ def read_text(path, stdin: bool = False) -> str:
     return read_utf8(path, stdin)
 
 
+def input_lines(args, empty_argument: str, nothing: str) -> tuple[list[str], list[int]]:
+    """The texts to answer, from the positional arguments then ``--input`` (a file, or ``-`` for
+    standard input), and the indices of the non-blank ones. A blank input line is kept (it gets an
+    empty output line, so output line n answers input line n); a blank argument is an error:
+    ``empty_argument`` formatted with its 1-based ``{i}``. ``nothing``: the error when there are no
+    texts at all."""
+    texts = list(args.texts)
+    for i, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise UserError(empty_argument.format(i=i))
+    if args.input:
+        texts += read_text(args.input, stdin=True).splitlines()
+    if not texts:
+        raise UserError(nothing)
+    return texts, [i for i, text in enumerate(texts) if text.strip()]
+
+
 def add_train_flags(parser, configs, defaults=None) -> None:
     """The flags of every ``train`` command: one per field of each typed config, and --quiet.
     ``defaults``: the command's own defaults for some fields (see ``add_config_arguments``)."""

@@ -11,10 +11,10 @@ from .common import (
     MAX_BEAM,
     UserError,
     add_train_flags,
+    input_lines,
     non_negative,
     positive,
     positive_at_most,
-    read_text,
 )
 
 
@@ -64,20 +64,13 @@ def cmd_translate(args) -> None:
     from ..decode import DecodeConfig
     from ..tasks.translation import Translator
 
-    sources = list(args.texts)
-    for i, s in enumerate(sources, start=1):
-        if not s.strip():
-            raise UserError(f"source {i} is empty")
-    if args.input:  # a blank line gets an empty output line, so the output stays aligned with the input
-        sources += read_text(args.input, stdin=True).splitlines()
-    if not sources:
-        raise UserError("nothing to translate: give sources as arguments or --input FILE")
+    sources, filled = input_lines(args, "source {i} is empty",
+                                  "nothing to translate: give sources as arguments or --input FILE")
     if args.n_best > args.beam:
         raise UserError(f"--n-best {args.n_best} is more than --beam {args.beam}; a beam keeps at most --beam "
                         "translations")
     plot = _plot_path(args.plot_attention) if args.plot_attention else None
     translator = Translator.load(args.checkpoint)
-    filled = [i for i, s in enumerate(sources) if s.strip()]
     config = DecodeConfig(num_beams=args.beam, num_return_sequences=args.n_best, max_new_tokens=args.max_len)
     results = translator.translate([sources[i] for i in filled], progress=not args.quiet, config=config)
     by_line = dict(zip(filled, results))

@@ -45,6 +45,14 @@ def gru_step(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     return (1 - z) * n + z * h
 
 
+def init_uniform(module: nn.Module) -> None:
+    """torch.nn's initialisation of its recurrent cells and layers: every parameter drawn from
+    U(-1/sqrt(H), 1/sqrt(H)), H = ``module.hidden_size``."""
+    bound = 1.0 / math.sqrt(module.hidden_size)
+    for p in module.parameters():
+        nn.init.uniform_(p, -bound, bound)
+
+
 # -- modules ------------------------------------------------------------------------------------
 
 
@@ -72,9 +80,7 @@ class _CellBase(nn.Module):
 
     def reset_parameters(self) -> None:
         """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        init_uniform(self)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -10,7 +10,6 @@ of them and into torch.nn. The equations are in ``docs/equations.md``.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import torch
@@ -22,6 +21,7 @@ from ._checks import check_choice, check_dropout, check_float_tensor, check_posi
 from ._precision import at_least_float32
 from .backend import BACKEND_ALIASES, BACKENDS, choose_backend, native_forward
 from .cell_types import CELL_TYPES
+from .cells import init_uniform
 
 
 class RNNBase(nn.Module):
@@ -83,9 +83,7 @@ class RNNBase(nn.Module):
 
     def reset_parameters(self) -> None:
         """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        init_uniform(self)
 
     def flatten_parameters(self) -> None:
         """No-op, for code written for torch.nn (which compacts weights for cuDNN here)."""
