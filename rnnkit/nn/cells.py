@@ -86,7 +86,7 @@ class _CellBase(nn.Module):
         s = f"{self.input_size}, {self.hidden_size}"
         return s if self.bias else s + ", bias=False"
 
-    def init_state(self, batch_size: int, device=None, dtype=None):
+    def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
         """Zero state for ``batch_size`` sequences: (B, H), or a pair for the LSTM."""
         p = self.weight_hh
         z = torch.zeros(batch_size, self.hidden_size, device=device or p.device, dtype=dtype or p.dtype)
@@ -124,13 +124,13 @@ class RNNCell(_CellBase):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, device, dtype)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
         x, unbatched = self._prepare(input, hx)
         h = self.init_state(x.shape[0], x.device, x.dtype) if hx is None else self._state("hx", hx, x, unbatched)
         out = rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
         return out.squeeze(0) if unbatched else out
 
-    def step(self, x, state):
+    def step(self, x: torch.Tensor, state):
         """Cell contract: ``(x_t (B, I), state (B, H)) -> (y_t, state)`` with y_t = state."""
         h = self(x, state)
         return h, h
@@ -145,11 +145,12 @@ class LSTMCell(_CellBase):
 
     gates = 4
 
-    def init_state(self, batch_size, device=None, dtype=None):
+    def init_state(self, batch_size: int, device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
         z = super().init_state(batch_size, device, dtype)
         return z, z.clone()
 
-    def forward(self, input, hx=None):
+    def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         x, unbatched = self._prepare(input, hx)
         if hx is None:
             h, c = self.init_state(x.shape[0], x.device, x.dtype)
@@ -160,7 +161,7 @@ class LSTMCell(_CellBase):
         h, c = lstm_step(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
 
-    def step(self, x, state):
+    def step(self, x: torch.Tensor, state):
         """Cell contract: ``(x_t, (h, c)) -> (h', (h', c'))``."""
         h, c = self(x, state)
         return h, (h, c)
@@ -174,13 +175,13 @@ class GRUCell(_CellBase):
 
     gates = 3
 
-    def forward(self, input, hx=None):
+    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
         x, unbatched = self._prepare(input, hx)
         h = self.init_state(x.shape[0], x.device, x.dtype) if hx is None else self._state("hx", hx, x, unbatched)
         out = gru_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return out.squeeze(0) if unbatched else out
 
-    def step(self, x, state):
+    def step(self, x: torch.Tensor, state):
         """Cell contract: ``(x_t (B, I), state (B, H)) -> (y_t, state)`` with y_t = state."""
         h = self(x, state)
         return h, h

@@ -11,6 +11,7 @@ of them and into torch.nn. The equations are in ``docs/equations.md``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -143,7 +144,10 @@ class RNNBase(nn.Module):
 
     # -- forward ------------------------------------------------------------------------------
 
-    def forward(self, input, hx=None, lengths=None):
+    def forward(self, input: torch.Tensor | PackedSequence,
+                hx: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
+                lengths: torch.Tensor | Sequence[int] | None = None,
+                ) -> tuple[torch.Tensor | PackedSequence, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         """See the class docstring of :class:`RNN`, :class:`LSTM` or :class:`GRU`."""
         packed = isinstance(input, PackedSequence)
         if packed:
