@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import random
 from collections.abc import Iterator, Sequence
 
@@ -29,7 +30,10 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         raise ValueError(f'padding must be "pre" or "post"; got {padding!r}')
     if truncating not in ("pre", "post"):
         raise ValueError(f'truncating must be "pre" or "post"; got {truncating!r}')
-    if maxlen is not None and (isinstance(maxlen, bool) or int(maxlen) != maxlen or maxlen < 0):
+    if maxlen is not None and not isinstance(maxlen, bool) and not isinstance(maxlen, numbers.Integral):
+        # as Keras (NumPy refuses a float dimension): 2.0 is a TypeError, not silently 2
+        raise TypeError(f"maxlen must be an integer or None; got {maxlen!r} ({type(maxlen).__name__})")
+    if maxlen is not None and (isinstance(maxlen, bool) or maxlen < 0):
         raise ValueError(f"maxlen must be a non-negative integer or None; got {maxlen!r}")
     lengths, sample_shape, flag = [], (), True
     for x in sequences:
@@ -41,8 +45,15 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         except TypeError as err:
             raise ValueError(f"`sequences` must be a list of iterables. Found non-iterable: {x!r}") from err
     if maxlen is None:
-        maxlen = max(lengths, default=0)
+        if not lengths:  # Keras raises here too: the longest of no sequences is undefined
+            raise ValueError("pad_sequences got no sequences and maxlen=None: the output length is that of the "
+                             "longest sequence; give maxlen to get a (0, maxlen) array")
+        maxlen = max(lengths)
     maxlen = int(maxlen)
+    if maxlen == 0 and truncating == "pre" and any(lengths):
+        # Keras' s[-0:] keeps the whole sequence and fails to fit it into no columns
+        raise ValueError("maxlen=0 with truncating='pre' cannot keep the end of a non-empty sequence (Keras raises "
+                         "here too); use truncating='post' to drop every value")
     is_str = np.issubdtype(dtype, np.str_) or np.issubdtype(dtype, np.object_)
     if isinstance(value, str) and dtype is not object and not is_str:
         raise ValueError(f"`dtype` {dtype} is not compatible with `value`'s type: {type(value)}")

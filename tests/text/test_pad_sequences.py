@@ -16,7 +16,7 @@ CASES = [
     ({"maxlen": 2, "padding": "post", "truncating": "post"}, [[1, 0], [2, 3], [4, 5]]),
     ({"maxlen": 4, "value": -1}, [[-1, -1, -1, 1], [-1, -1, 2, 3], [-1, 4, 5, 6]]),
     ({"maxlen": 1}, [[1], [3], [6]]),
-    ({"maxlen": 0}, np.zeros((3, 0), dtype="int32")),
+    ({"maxlen": 0, "truncating": "post"}, np.zeros((3, 0), dtype="int32")),  # "pre" raises, as in Keras
 ]
 
 
@@ -35,7 +35,28 @@ def test_returns_numpy_with_dtype_and_float_values():
 
 def test_empty_sequences_are_all_padding():
     np.testing.assert_array_equal(pad_sequences([[], [7]], maxlen=2), [[0, 0], [0, 7]])
-    assert pad_sequences([]).shape == (0, 0)
+    assert pad_sequences([], maxlen=3).shape == (0, 3)
+
+
+# Keras' own behaviour on its edge cases (keras.utils.pad_sequences, read from its source): NumPy
+# raises for the longest of no sequences, for a float dimension, and when s[-0:] (the whole
+# sequence) is put into zero columns.
+def test_no_sequences_without_maxlen_is_an_error_as_in_keras():
+    with pytest.raises(ValueError, match="no sequences and maxlen=None"):
+        pad_sequences([])
+
+
+def test_a_float_maxlen_is_a_type_error_as_in_keras():
+    with pytest.raises(TypeError, match=r"maxlen must be an integer or None; got 2.0 \(float\)"):
+        pad_sequences([[1, 2, 3]], maxlen=2.0)
+    assert pad_sequences([[1, 2, 3]], maxlen=np.int64(2)).tolist() == [[2, 3]]
+
+
+def test_maxlen_zero_as_in_keras():
+    with pytest.raises(ValueError, match="maxlen=0 with truncating='pre'"):
+        pad_sequences([[1, 2], [3]], maxlen=0)
+    assert pad_sequences([[1, 2], [3]], maxlen=0, truncating="post").shape == (2, 0)
+    assert pad_sequences([[], []], maxlen=0).shape == (2, 0)  # nothing to keep: no error
 
 
 def test_items_with_their_own_shape():
