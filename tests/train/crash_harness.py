@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import random
 import signal
+import threading
 
 STEPS = ("open", "write", "fsync", "close", "replace", "unlink", "makedirs", "rmdir")
 WRITES = ("write",)
@@ -59,6 +60,7 @@ def _child(argv: list[str], fault: tuple[str, int] | None, stderr_path: str | No
 
 
 _context = None
+_starting = threading.Lock()
 
 
 def context():
@@ -76,7 +78,8 @@ def context():
 def run(argv: list[str], fault: tuple[str, int] | None = None, stderr_path: str | None = None) -> int:
     """Runs ``rnnkit argv`` in a child; its exit code (negative: the signal that ended it)."""
     proc = context().Process(target=_child, args=(argv, fault, stderr_path))
-    proc.start()
+    with _starting:  # one launch at a time: two threads launching at once lost children's exit codes (255)
+        proc.start()
     proc.join(120)
     if proc.exitcode is None:
         proc.kill()
