@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch.nn as _torch_nn
 
+from ._checks import InputError
 from ._linear_cross_entropy import linear_cross_entropy
 from .attention import Attention
 from .backend import BACKENDS
@@ -16,7 +17,7 @@ from .cells import GRUCell, LSTMCell, RNNCell
 from .recurrent import GRU, LSTM, RNN, RNNBase
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell", "Attention", "BACKENDS",
-           "linear_cross_entropy"]
+           "InputError", "linear_cross_entropy"]
 
 
 def __getattr__(name: str):

@@ -34,14 +34,15 @@ def choose_backend(mode: str, device: torch.device, variable_lengths: bool, need
     README's speed table has the figures): torch's LSTM runs oneDNN's fused RNN primitive, which
     a Python time loop does not beat on fixed-length batches; torch's GRU and vanilla RNN have no
     fused CPU kernel, and packed sequences fall back to a slow path in training, so ours wins
-    there. Without gradients (inference) torch's kernels win except for fixed-length GRU and RNN,
-    and for small hidden sizes torch's loops win throughout.
+    there. Without gradients (inference) torch's kernels win everywhere (re-measured 2026-11-26:
+    our loop took 1.2-1.6x torch's time on fixed-length GRU and RNN inference, which the earlier
+    table gave to it), and for small hidden sizes torch's loops win throughout.
     """
     if device.type != "cpu" or hidden_size < SMALL_HIDDEN:
         return "native"
     if mode == "LSTM":
         return "bptt" if variable_lengths and needs_grad else "native"
-    return "bptt" if needs_grad or not variable_lengths else "native"
+    return "bptt" if needs_grad else "native"
 
 
 def native_forward(cell, x, states, flat_weights, has_bias, num_layers, dropout, training, bidirectional, lengths):
@@ -69,3 +70,36 @@ def native_forward(cell, x, states, flat_weights, has_bias, num_layers, dropout,
         )
         state = [s.index_select(1, unorder) for s in state]
     return out, tuple(state)
+
+
+def capturing() -> bool:
+    """Whether this call is being captured into a graph (``torch.jit.trace``, ``torch.export``,
+    ONNX export) rather than run. A captured graph is replayed on inputs it has not seen, so it
+    must not hold Python decisions taken on the values of its inputs (the lengths)."""
+    is_exporting = getattr(torch.compiler, "is_exporting", lambda: False)  # torch >= 2.4
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or is_exporting()
+
+
+def export_scan():
+    """torch's ``scan`` while ``torch.export`` traces (also under ``torch.onnx.export(dynamo=True)``),
+    else ``None``. A scan captures the step once, so the exported graph keeps a dynamic time axis
+    where a Python loop would be unrolled over the example's length. It is a prototype in torch
+    (``torch._higher_order_ops``), so it is looked up here alone; without it the loop unrolls."""
+    if not getattr(torch.compiler, "is_exporting", lambda: False)():
+        return None
+    try:
+        from torch._higher_order_ops.scan import scan
+    except ImportError:  # torch < 2.6
+        return None
+    return scan
+
+
+def transformed() -> bool:
+    """Whether a ``torch.func`` transform (``vmap``, ``grad``, ``jacrev``, ...) runs this call.
+
+    Our autograd Functions have no functorch rules, and torch's fused kernels no batching rule
+    (``vmap`` of ``torch.nn.RNN`` fails too), so the layers then step aside to the reference loop,
+    whose plain ops every transform supports.
+    """
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)  # private; torch >= 2.0
+    return bool(active is not None and active())

@@ -33,9 +33,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from ._step_matmul import StepMatmul
+from .backend import transformed
 
 _ONE = torch.tensor(1.0)
 _TWO = torch.tensor(2.0)
@@ -119,6 +119,88 @@ def _outputs_and_last(hs: torch.Tensor, T: int, batch_sizes, reverse: bool):
 
 
 # ---------------------------------------------------------------------------------------------
+# Higher-order gradients. The hand-written backwards below are fast but not themselves
+# differentiable. When backward runs with grad mode on (``create_graph=True``: gradient
+# penalties, Hessian-vector products, MAML), it instead replays the direction's forward from the
+# saved inputs in out-of-place ops that autograd records, with the same ``batch_sizes``/reverse
+# semantics, and returns autograd's gradient of that replay, built with ``create_graph=True``.
+# So does a vmapped backward (``is_grads_batched``: batched gradients, vectorized Jacobians).
+# The first-order path (grad mode off in backward, no vmap) pays one check and keeps its loop;
+# keeping the inputs xg, h0 (c0) saved for the replay costs memory until backward, no time.
+# ---------------------------------------------------------------------------------------------
+
+
+def _replay(step, xg, init, batch_sizes, reverse):
+    """The recurrence again, as a graph: ``step(xg_t (b, G*H), states) -> states`` on the
+    active row prefix of every step; returns ``(output (T, B, N), *final states)``, output zero
+    where a row is inactive, exactly as the fused forwards."""
+    T, B = xg.shape[0], xg.shape[1]
+    state, outs = tuple(init), [None] * T
+    for t, b in _schedule(T, batch_sizes, B, reverse):
+        new = step(xg[t, :b], tuple(s[:b] for s in state))
+        if b < B:  # rows past the prefix keep their state and output zeros
+            outs[t] = torch.cat((new[0], new[0].new_zeros(B - b, new[0].shape[1])))
+            new = tuple(torch.cat((n, s[b:])) for n, s in zip(new, state))
+        else:
+            outs[t] = new[0]
+        state = new
+    zeros = init[0].new_zeros(init[0].shape)
+    return (torch.stack([zeros if o is None else o for o in outs]), *state)
+
+
+def _replay_wanted(*grads) -> bool:
+    """Whether a backward must go through :func:`_differentiable_backward`: grad mode on
+    (``create_graph=True``), or a vmap over it (``torch.autograd.grad(..., is_grads_batched=True)``,
+    as gradcheck's batched-gradient check and ``torch.autograd.functional.jacobian(vectorize=True)``
+    do; or a torch.func transform), which the in-place hand-written loop cannot serve."""
+    batched = getattr(torch._C._functorch, "is_legacy_batchedtensor", None)  # private; is_grads_batched's vmap
+    return torch.is_grad_enabled() or transformed() or (batched is not None and any(batched(g) for g in grads))
+
+
+def _differentiable_backward(ctx, grads, replay, *args):
+    """A Function's backward as a graph autograd can differentiate again: the gradients of
+    ``replay(*args)`` (its outputs, ``args`` its forward's arguments) for the tensor arguments
+    that need one; ``None`` for the rest."""
+    needs = [isinstance(a, torch.Tensor) and n for a, n in zip(args, ctx.needs_input_grad)]
+    wanted = [a for a, n in zip(args, needs) if n]
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        outputs = replay(*args)
+    got = iter(torch.autograd.grad(outputs, wanted, grads, create_graph=create_graph, allow_unused=True))
+    return tuple(next(got) if n else None for n in needs)
+
+
+def _rnn_replay(xg, h0, w_hh, relu, batch_sizes, reverse):
+    def step(x_t, state):
+        a = torch.addmm(x_t, state[0], w_hh.t())
+        return (torch.relu(a) if relu else torch.tanh(a),)
+
+    return _replay(step, xg, (h0,), batch_sizes, reverse)
+
+
+def _lstm_replay(xg, h0, c0, w_hh, batch_sizes, reverse, w_hr=None):
+    def step(x_t, state):
+        i, f, g, o = torch.addmm(x_t, state[0], w_hh.t()).chunk(4, 1)
+        c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return (h if w_hr is None else h.mm(w_hr.t()), c)
+
+    return _replay(step, xg, (h0, c0), batch_sizes, reverse)
+
+
+def _gru_replay(xg, h0, w_hh, b_hh, batch_sizes, reverse):
+    def step(x_t, state):
+        h = state[0]
+        xr, xz, xn = x_t.chunk(3, 1)
+        hr, hz, hn = torch.nn.functional.linear(h, w_hh, b_hh).chunk(3, 1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        return (n + z * (h - n),)
+
+    return _replay(step, xg, (h0,), batch_sizes, reverse)
+
+
+# ---------------------------------------------------------------------------------------------
 # Vanilla RNN: h_t = phi(xg_t + W_hh h_{t-1})
 # ---------------------------------------------------------------------------------------------
 
@@ -158,15 +240,18 @@ class RNNRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xg, h0, w_hh, relu, batch_sizes, reverse):
         out, h_n, hs = rnn_forward(xg, h0, w_hh, relu, batch_sizes, reverse)
-        ctx.save_for_backward(hs, w_hh)
+        ctx.save_for_backward(hs, w_hh, xg, h0)  # the inputs for a differentiable backward
         ctx.config = (relu, batch_sizes, reverse)
         return out, h_n
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out, grad_hn):
-        hs, w_hh = ctx.saved_tensors
         relu, batch_sizes, reverse = ctx.config
+        if _replay_wanted(grad_out, grad_hn):  # create_graph=True or vmap: a differentiable backward
+            _, w_hh, xg, h0 = ctx.saved_tensors
+            return _differentiable_backward(ctx, (grad_out, grad_hn), _rnn_replay,
+                                            xg, h0, w_hh, relu, batch_sizes, reverse)
+        hs, w_hh, _, _ = ctx.saved_tensors
         T, B, H = grad_out.shape
         prev_of = 1 if reverse else 0
         after = hs[1 - prev_of : T + 1 - prev_of]  # the state after step t, for every t
@@ -195,7 +280,7 @@ class RNNRecurrence(torch.autograd.Function):
 # ---------------------------------------------------------------------------------------------
 
 
-def lstm_forward(xg, h0, c0, w_hh, batch_sizes=None, reverse=False, keep=True):
+def lstm_forward(xg, h0, c0, w_hh, batch_sizes=None, reverse=False, keep=True, w_hr=None):
     """Forward recurrence of an LSTM.
 
     Args:
@@ -204,10 +289,13 @@ def lstm_forward(xg, h0, c0, w_hh, batch_sizes=None, reverse=False, keep=True):
         w_hh: (4H, H) recurrent weight.
         batch_sizes, reverse: as in :func:`rnn_forward`.
         keep: keep what backward needs; ``False`` for inference.
+        w_hr: ``None``, or torch.nn.LSTM's projection (P, H) of ``proj_size`` P:
+            ``h = W_hr (o * tanh(c))``; h0, h, the output and ``w_hh``'s columns then have P.
 
     Returns:
         ``(output (T, B, H), h_n, c_n, saved)``, ``saved`` = ``(acts, tanh_c, hs, cs)``: the gate
         activations (T, B, 4H), tanh of the cell (T, B, H) and the state buffers, or ``None``.
+        Backward recomputes ``o * tanh(c)`` (for dW_hr) from these, so a projection saves nothing more.
     """
     T, B, G = xg.shape
     H = G // 4
@@ -217,6 +305,8 @@ def lstm_forward(xg, h0, c0, w_hh, batch_sizes=None, reverse=False, keep=True):
     hl, cl, xl, tl = hs.unbind(0), cs.unbind(0), xg.unbind(0), tanh_c.unbind(0)
     gates = [None] * T
     step = StepMatmul(w_hh, B)
+    project = None if w_hr is None else StepMatmul(w_hr, B)
+    unprojected = None if w_hr is None else xg.new_empty(B, H)  # o * tanh(c), before W_hr
     cpu = not xg.is_cuda
     prev_of = 1 if reverse else 0
     for t, b in _schedule(T, batch_sizes, B, reverse):
@@ -236,7 +326,11 @@ def lstm_forward(xg, h0, c0, w_hh, batch_sizes=None, reverse=False, keep=True):
         c = torch.mul(f, _rows(cl[prev], b, full), out=_rows(cl[nxt], b, full))
         c.addcmul_(i, g)
         tc = _tanh(c, out=_rows(tl[t if keep or varlen else 0], b, full))
-        torch.mul(o, tc, out=_rows(hl[nxt], b, full))
+        if project is None:
+            torch.mul(o, tc, out=_rows(hl[nxt], b, full))
+        else:
+            m = torch.mul(o, tc, out=_rows(unprojected, b, full))
+            _rows(hl[nxt], b, full).copy_(project(m))
         if keep:
             gates[t] = a
     out, h_n = _outputs_and_last(hs, T, batch_sizes, reverse)
@@ -246,20 +340,24 @@ def lstm_forward(xg, h0, c0, w_hh, batch_sizes=None, reverse=False, keep=True):
 
 
 class LSTMRecurrence(torch.autograd.Function):
-    """Autograd Function: ``(xg, h0, c0, w_hh) -> (output, h_n, c_n)`` (see lstm_forward)."""
+    """Autograd Function: ``(xg, h0, c0, w_hh, .., w_hr) -> (output, h_n, c_n)`` (see lstm_forward);
+    ``w_hr`` is ``None`` without a projection."""
 
     @staticmethod
-    def forward(ctx, xg, h0, c0, w_hh, batch_sizes, reverse):
-        out, h_n, c_n, saved = lstm_forward(xg, h0, c0, w_hh, batch_sizes, reverse)
-        ctx.save_for_backward(*saved, w_hh)
+    def forward(ctx, xg, h0, c0, w_hh, batch_sizes, reverse, w_hr=None):
+        out, h_n, c_n, saved = lstm_forward(xg, h0, c0, w_hh, batch_sizes, reverse, w_hr=w_hr)
+        ctx.save_for_backward(*saved, w_hh, w_hr, xg, h0, c0)  # inputs: for a differentiable backward
         ctx.config = (batch_sizes, reverse)
         return out, h_n, c_n
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out, grad_hn, grad_cn):
-        acts, tanh_c, hs, cs, w_hh = ctx.saved_tensors
         batch_sizes, reverse = ctx.config
+        if _replay_wanted(grad_out, grad_hn, grad_cn):  # create_graph=True or vmap: differentiable
+            *_, w_hh, w_hr, xg, h0, c0 = ctx.saved_tensors
+            return _differentiable_backward(ctx, (grad_out, grad_hn, grad_cn), _lstm_replay,
+                                            xg, h0, c0, w_hh, batch_sizes, reverse, w_hr)
+        acts, tanh_c, hs, cs, w_hh, w_hr, *_ = ctx.saved_tensors
         T, B, G = acts.shape
         H = G // 4
         prev_of = 1 if reverse else 0
@@ -286,11 +384,20 @@ class LSTMRecurrence(torch.autograd.Function):
         dal, da4 = da.unbind(0), da.view(T, B, 4, H).unbind(0)
         gl, fl, dcl, dol, ifgl = (x.unbind(0) for x in (grad_out, f, dc_gain, do_gain, ifg_gain))
         step = StepMatmul(w_hh.t(), B)  # dh_{t-1} = da_t @ W_hh
+        # With a projection h = W_hr m, m = o tanh(c): dm_t = dh_t @ W_hr takes dh_t's place in
+        # the gate gradients, and dW_hr = sum_t dh_t^T m_t needs every step's dh_t (kept in dhs).
+        P = hs.shape[2]
+        unproject = None if w_hr is None else StepMatmul(w_hr.t(), B)
+        if unproject is not None:
+            dhs = acts.new_zeros(T, B, P) if batch_sizes is not None else acts.new_empty(T, B, P)
+            dhsl = dhs.unbind(0)
         dh, dc = grad_hn.clone(), grad_cn.clone()
         for t, b in reversed(_schedule(T, batch_sizes, B, reverse)):
             full = b == B
             dh_b, dc_b, d4 = _rows(dh, b, full), _rows(dc, b, full), _rows(da4[t], b, full)
             dh_b.add_(_rows(gl[t], b, full))
+            if unproject is not None:
+                dh_b = unproject(_rows(dhsl[t], b, full).copy_(dh_b))  # now dm_t (b, H)
             dc_b.addcmul_(dh_b, _rows(dcl[t], b, full))
             torch.mul(dc_b.unsqueeze(1), _rows(ifgl[t], b, full), out=d4[:, :3])
             torch.mul(dh_b, _rows(dol[t], b, full), out=d4[:, 3])
@@ -300,8 +407,11 @@ class LSTMRecurrence(torch.autograd.Function):
             else:
                 dh[:b] = step(dal[t][:b])
         h_prev = hs[prev_of : T + prev_of]
-        dw_hh = da.reshape(T * B, G).t().mm(h_prev.reshape(T * B, H))
-        return da, dh, dc, dw_hh, None, None
+        dw_hh = da.reshape(T * B, G).t().mm(h_prev.reshape(T * B, P))
+        dw_hr = None
+        if unproject is not None:  # m = o tanh(c) is zero at padded steps, as dhs is
+            dw_hr = dhs.reshape(T * B, P).t().mm(torch.mul(o, tanh_c).reshape(T * B, H))
+        return da, dh, dc, dw_hh, None, None, dw_hr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,15 +469,18 @@ class GRURecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xg, h0, w_hh, b_hh, batch_sizes, reverse):
         out, h_n, saved = gru_forward(xg, h0, w_hh, b_hh, batch_sizes, reverse)
-        ctx.save_for_backward(*saved, w_hh)
+        ctx.save_for_backward(*saved, w_hh, xg, h0, b_hh)  # inputs: for a differentiable backward
         ctx.config = (batch_sizes, reverse, b_hh is not None)
         return out, h_n
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out, grad_hn):
-        acts, hh_n, hs, w_hh = ctx.saved_tensors
         batch_sizes, reverse, has_bias = ctx.config
+        if _replay_wanted(grad_out, grad_hn):  # create_graph=True or vmap: a differentiable backward
+            *_, w_hh, xg, h0, b_hh = ctx.saved_tensors
+            return _differentiable_backward(ctx, (grad_out, grad_hn), _gru_replay,
+                                            xg, h0, w_hh, b_hh, batch_sizes, reverse)
+        acts, hh_n, hs, w_hh, *_ = ctx.saved_tensors
         T, B, G = acts.shape
         H = G // 3
         prev_of = 1 if reverse else 0

@@ -7,10 +7,11 @@ string: the cell type owns its number of gate blocks, its state arity (1, or 2 f
 including how the biases fold into the input projection, and torch's native kernel.
 
 Weights are explicit arguments, ``(w_ih, w_hh, b_ih, b_hh)`` of one layer and direction in
-torch.nn's layout (biases ``None`` without bias), because a layer holds one set per layer and
-direction under torch.nn's parameter names. Inside a layer, states are tuples of tensors (one
-per state, ``(h,)`` or ``(h, c)``); :meth:`CellType.pack` turns them into the public form
-(a tensor, or the LSTM's pair), which is also what torch's kernels take.
+torch.nn's layout (biases ``None`` without bias; an LSTM with ``proj_size`` appends ``w_hr``),
+because a layer holds one set per layer and direction under torch.nn's parameter names. Inside a
+layer, states are tuples of tensors (one per state, ``(h,)`` or ``(h, c)``); :meth:`CellType.pack`
+turns them into the public form (a tensor, or the LSTM's pair), which is also what torch's
+kernels take.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from . import bptt
 from .cells import gru_step, lstm_step, rnn_step
 
 State = tuple[torch.Tensor, ...]
-Weights = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]  # w_ih, w_hh, b_ih, b_hh
+# w_ih, w_hh, b_ih, b_hh; an LSTM with projections (proj_size > 0) appends w_hr (P, H).
+Weights = tuple[torch.Tensor | None, ...]
 
 
 class CellType:
@@ -68,7 +70,7 @@ class CellType:
         Both biases fold into it (the recurrent product then needs none), as for the RNN and
         the LSTM; the GRU overrides this.
         """
-        w_ih, _, b_ih, b_hh = weights
+        w_ih, _, b_ih, b_hh = weights[:4]
         return F.linear(x, w_ih, None if b_ih is None else b_ih + b_hh)
 
     def fused(self, x: torch.Tensor, init: State, weights: Weights, reverse: bool, batch_sizes, grad: bool):
@@ -77,14 +79,14 @@ class CellType:
         Args:
             x: (T, B, I) input, batch sorted by length (longest first) when ``batch_sizes`` is set.
             init: initial states, each (B, H).
-            weights: ``(w_ih, w_hh, b_ih, b_hh)``.
+            weights: ``(w_ih, w_hh, b_ih, b_hh)``, and ``w_hr`` last for an LSTM with projections.
             reverse: run from the last step to the first.
             batch_sizes: ``None`` or active rows per step, as in a ``PackedSequence``.
             grad: record for backward (the autograd Function) or not (the forward alone,
                 keeping no activations).
 
         Returns:
-            ``(output (T, B, H), *final states (B, H))``.
+            ``(output (T, B, H), *final states (B, H))`` (h and the output (.., P) with projections).
         """
         raise NotImplementedError
 
@@ -124,9 +126,11 @@ class LSTMCellType(CellType):
 
     def fused(self, x, init, weights, reverse, batch_sizes, grad):
         xg, w_hh = self.project(x, weights), weights[1]
+        w_hr = weights[4] if len(weights) > 4 else None  # the projection of proj_size > 0
         if grad:
-            return bptt.LSTMRecurrence.apply(xg, init[0], init[1], w_hh, batch_sizes, reverse)
-        out, h_n, c_n, _ = bptt.lstm_forward(xg, init[0], init[1], w_hh, batch_sizes, reverse, keep=False)
+            return bptt.LSTMRecurrence.apply(xg, init[0], init[1], w_hh, batch_sizes, reverse, w_hr)
+        out, h_n, c_n, _ = bptt.lstm_forward(xg, init[0], init[1], w_hh, batch_sizes, reverse, keep=False,
+                                             w_hr=w_hr)
         return out, h_n, c_n
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_choice, check_float_tensor, check_positive_int, check_state
+from ._checks import InputError, check_float_tensor, check_nonlinearity, check_size, check_state, check_tensor
 
 # -- the step equations, as functions of explicit weights (layers reuse them) -----------------
 
@@ -26,13 +26,18 @@ def rnn_step(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     return torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)
 
 
-def lstm_step(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One LSTM step (gates i, f, g, o). Shapes: x (B, I), h and c (B, H) -> (h', c')."""
+def lstm_step(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
+    """One LSTM step (gates i, f, g, o). Shapes: x (B, I), h and c (B, H) -> (h', c').
+
+    With a projection ``w_hr`` (P, H) (torch.nn.LSTM's ``proj_size``), h' = W_hr (o * tanh(c'))
+    and h is (B, P); c stays (B, H).
+    """
     gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
     i, f, g, o = gates.chunk(4, dim=-1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
     c_new = f * c + i * g
-    return o * torch.tanh(c_new), c_new
+    h_new = o * torch.tanh(c_new)
+    return (h_new if w_hr is None else F.linear(h_new, w_hr)), c_new
 
 
 def gru_step(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -47,8 +52,9 @@ def gru_step(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
 
 def init_uniform(module: nn.Module) -> None:
     """torch.nn's initialisation of its recurrent cells and layers: every parameter drawn from
-    U(-1/sqrt(H), 1/sqrt(H)), H = ``module.hidden_size``."""
-    bound = 1.0 / math.sqrt(module.hidden_size)
+    U(-1/sqrt(H), 1/sqrt(H)), H = ``module.hidden_size`` (a cell of H = 0 has only empty
+    parameters, so any bound does)."""
+    bound = 1.0 / math.sqrt(module.hidden_size) if module.hidden_size > 0 else 0.0
     for p in module.parameters():
         nn.init.uniform_(p, -bound, bound)
 
@@ -63,8 +69,9 @@ class _CellBase(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
-        check_positive_int("input_size", input_size)
-        check_positive_int("hidden_size", hidden_size)
+        # torch.nn's cells accept 0 for either size (empty input or state); so do ours.
+        check_size("input_size", input_size, allow_zero=True)
+        check_size("hidden_size", hidden_size, allow_zero=True)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         kw = {"device": device, "dtype": dtype}
         G = self.gates * hidden_size
@@ -92,21 +99,53 @@ class _CellBase(nn.Module):
         z = torch.zeros(batch_size, self.hidden_size, device=device or p.device, dtype=dtype or p.dtype)
         return z
 
+    state_names: tuple[str, ...] = ("hx",)
+
     def _prepare(self, input, hx):
-        """Validates; returns (batched input, hx or None, whether the input was unbatched)."""
-        check_float_tensor("input", input)
+        """Validates in torch.nn's order (dimensions, sizes, then dtypes); returns (batched input,
+        tuple of batched states or None, whether the input was unbatched)."""
+        name = type(self).__name__
+        check_tensor("input", input)  # its dtype last, as torch.nn: a size error is named first
         if input.dim() not in (1, 2):
             raise ValueError(
-                f"{type(self).__name__} expects input of shape (batch, input_size) or (input_size,); "
-                f"got a {input.dim()}-D tensor of shape {tuple(input.shape)}"
+                f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead: {name} expects input "
+                f"of shape (batch, input_size) or (input_size,); got a {input.dim()}-D tensor of shape "
+                f"{tuple(input.shape)}"
             )
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"input has {input.shape[-1]} features but input_size is {self.input_size}")
+            raise InputError(f"input has {input.shape[-1]} features but input_size is {self.input_size} "
+                             f"(input has inconsistent input_size: got {input.shape[-1]} expected {self.input_size})")
         unbatched = input.dim() == 1
-        return (input.unsqueeze(0) if unbatched else input), unbatched
+        x = input.unsqueeze(0) if unbatched else input
+        states = None
+        if hx is not None:
+            if len(self.state_names) > 1 and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+                raise ValueError(f"{name} expects hx to be a pair (h, c) or None")
+            hx = tuple(hx) if len(self.state_names) > 1 else (hx,)
+            states = tuple(self._state(n, s, x, unbatched) for n, s in zip(self.state_names, hx))
+        check_float_tensor("input", input, self.weight_ih, kind=name)
+        return x, states, unbatched
 
     def _state(self, name, s, x, unbatched):
-        expected = (self.hidden_size,) if unbatched else (x.shape[0], self.hidden_size)
+        """One state (``name`` "hx", "hx[0]" or "hx[1]"), batched like ``x``; torch.nn's types and
+        phrases: ValueError for a state that is not 1-D or 2-D, RuntimeError (InputError) for a
+        batch or hidden size that differs."""
+        if isinstance(s, torch.Tensor) and s.dim() not in (1, 2):
+            torch_name = "hidden" if name == "hx" else name
+            raise ValueError(f"{type(self).__name__}: Expected {torch_name} to be 1D or 2D, got {s.dim()}D "
+                             f"instead: {name} must be (batch, hidden_size) or (hidden_size,); got shape "
+                             f"{tuple(s.shape)}")
+        B, H = x.shape[0], self.hidden_size
+        expected = (H,) if unbatched else (B, H)
+        if isinstance(s, torch.Tensor) and tuple(s.shape) != expected:
+            index = 1 if name == "hx[1]" else 0
+            if s.dim() == 2 and s.shape[0] != B:
+                torch_says = f"Input batch size {B} doesn't match hidden{index} batch size {s.shape[0]}"
+            elif s.shape[-1] != H:
+                torch_says = f"hidden{index} has inconsistent hidden_size: got {s.shape[-1]}, expected {H}"
+            else:
+                torch_says = f"{name} is {s.dim()}-D but the input is {x.dim() - unbatched}-D"
+            raise InputError(f"{name} must have shape {expected}; got {tuple(s.shape)} ({torch_says})")
         check_state(name, s, expected, x)
         return s.unsqueeze(0) if unbatched else s
 
@@ -120,13 +159,13 @@ class RNNCell(_CellBase):
     gates = 1
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
-        check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        check_nonlinearity(nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, device, dtype)
 
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
-        x, unbatched = self._prepare(input, hx)
-        h = self.init_state(x.shape[0], x.device, x.dtype) if hx is None else self._state("hx", hx, x, unbatched)
+        x, states, unbatched = self._prepare(input, hx)
+        h = self.init_state(x.shape[0], x.device, x.dtype) if states is None else states[0]
         out = rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
         return out.squeeze(0) if unbatched else out
 
@@ -144,6 +183,7 @@ class LSTMCell(_CellBase):
     """
 
     gates = 4
+    state_names = ("hx[0]", "hx[1]")
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
         z = super().init_state(batch_size, device, dtype)
@@ -151,13 +191,8 @@ class LSTMCell(_CellBase):
 
     def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None,
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        x, unbatched = self._prepare(input, hx)
-        if hx is None:
-            h, c = self.init_state(x.shape[0], x.device, x.dtype)
-        else:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise ValueError("LSTMCell expects hx to be a pair (h, c) or None")
-            h, c = self._state("hx[0]", hx[0], x, unbatched), self._state("hx[1]", hx[1], x, unbatched)
+        x, states, unbatched = self._prepare(input, hx)
+        h, c = self.init_state(x.shape[0], x.device, x.dtype) if states is None else states
         h, c = lstm_step(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
 
@@ -176,8 +211,8 @@ class GRUCell(_CellBase):
     gates = 3
 
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
-        x, unbatched = self._prepare(input, hx)
-        h = self.init_state(x.shape[0], x.device, x.dtype) if hx is None else self._state("hx", hx, x, unbatched)
+        x, states, unbatched = self._prepare(input, hx)
+        h = self.init_state(x.shape[0], x.device, x.dtype) if states is None else states[0]
         out = gru_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return out.squeeze(0) if unbatched else out
 

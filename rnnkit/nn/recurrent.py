@@ -18,9 +18,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from ._checks import check_choice, check_dropout, check_float_tensor, check_positive_int, check_state
+from ._checks import (
+    InputError,
+    check_bool,
+    check_choice,
+    check_dropout,
+    check_float_tensor,
+    check_nonlinearity,
+    check_size,
+    check_state,
+)
 from ._precision import at_least_float32
-from .backend import BACKEND_ALIASES, BACKENDS, choose_backend, native_forward
+from .backend import BACKEND_ALIASES, BACKENDS, capturing, choose_backend, export_scan, native_forward, transformed
 from .cell_types import CELL_TYPES
 from .cells import init_uniform
 
@@ -45,15 +54,15 @@ class RNNBase(nn.Module):
         backend: str = "auto",
     ):
         super().__init__()
-        check_positive_int("input_size", input_size)
-        check_positive_int("hidden_size", hidden_size)
-        check_positive_int("num_layers", num_layers)
-        check_dropout(dropout)
+        check_dropout(dropout)  # in torch.nn's order, so that the same misuse raises the same error first
+        for flag, value in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
+            check_bool(flag, value)
+        for size, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            check_size(size, value)
         if isinstance(backend, str):  # old names keep working: "rnnkit" is now "bptt"
             backend = BACKEND_ALIASES.get(backend, backend)
         check_choice("backend", backend, BACKENDS)
-        if proj_size:
-            raise ValueError(f"proj_size={proj_size} is not supported by rnnkit; use torch.nn.LSTM for projections")
+        _check_proj_size(mode, proj_size, hidden_size)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"dropout={dropout} has no effect with num_layers=1: dropout is applied between layers",
@@ -63,18 +72,21 @@ class RNNBase(nn.Module):
         self.cell_type = CELL_TYPES[mode]
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.proj_size, self.backend = bidirectional, 0, backend
+        self.bidirectional, self.proj_size, self.backend = bidirectional, proj_size, backend
         self.num_directions = 2 if bidirectional else 1
         gate_size = self.cell_type.gates * hidden_size
+        out_size = proj_size or hidden_size  # h's size: the LSTM's projection shrinks h, never c
         kw = {"device": device, "dtype": dtype}
         self._flat_weights_names: list[str] = []
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            layer_input = input_size if layer == 0 else out_size * self.num_directions
             for direction in range(self.num_directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                shapes = {"weight_ih": (gate_size, layer_input), "weight_hh": (gate_size, hidden_size)}
+                shapes = {"weight_ih": (gate_size, layer_input), "weight_hh": (gate_size, out_size)}
                 if bias:
                     shapes.update(bias_ih=(gate_size,), bias_hh=(gate_size,))
+                if proj_size:  # torch.nn's order: weight_hr comes last in each layer and direction
+                    shapes["weight_hr"] = (proj_size, hidden_size)
                 for kind, shape in shapes.items():
                     self.register_parameter(kind + suffix, nn.Parameter(torch.empty(shape, **kw)))
                     self._flat_weights_names.append(kind + suffix)
@@ -89,18 +101,29 @@ class RNNBase(nn.Module):
     def flatten_parameters(self) -> None:
         """No-op, for code written for torch.nn (which compacts weights for cuDNN here)."""
 
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every submodule before compiling. TorchScript cannot
+        # compile forward (PackedSequence or padded input, list or tensor lengths, a backend
+        # chosen per call), so fail here with one line that says what works instead.
+        raise RuntimeError(
+            f"rnnkit.nn.{type(self).__name__} cannot be compiled by torch.jit.script; use "
+            "torch.jit.trace or torch.export.export (both capture lengths= as a graph input)"
+        )
+
     @property
     def _flat_weights(self) -> list[torch.Tensor]:
         return [getattr(self, name) for name in self._flat_weights_names]
 
     @property
     def all_weights(self) -> list[list[nn.Parameter]]:
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         w = self._flat_weights
         return [w[i : i + per] for i in range(0, len(w), per)]
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
                     "bidirectional": False, "backend": "auto"}
         for key, default in defaults.items():
@@ -133,6 +156,8 @@ class RNNBase(nn.Module):
         """The equivalent torch.nn module, holding a copy of these weights."""
         torch_cls = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}[type(self).__name__]
         kwargs = {"nonlinearity": self.nonlinearity} if isinstance(self, RNN) else {}
+        if self.proj_size:
+            kwargs["proj_size"] = self.proj_size
         p = next(self.parameters())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the dropout/num_layers warning was given already
@@ -154,20 +179,27 @@ class RNNBase(nn.Module):
             if lengths is not None:
                 raise ValueError("pass either a PackedSequence or lengths=, not both")
             x, lengths = pad_packed_sequence(input)  # (T, B, I), original batch order
+            check_float_tensor("input", x, self.weight_ih_l0)
             unbatched = False
         else:
-            check_float_tensor("input", input)
+            check_float_tensor("input", input, self.weight_ih_l0)
             if input.dim() not in (2, 3):
                 layout = "(batch, seq, feature)" if self.batch_first else "(seq, batch, feature)"
                 raise ValueError(
+                    f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.dim()}D instead: "
                     f"{type(self).__name__} expects a 3-D input {layout} or a 2-D unbatched input "
                     f"(seq, feature); got a {input.dim()}-D tensor of shape {tuple(input.shape)}"
                 )
             unbatched = input.dim() == 2
             x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"input has {x.shape[-1]} features but input_size is {self.input_size}")
+            raise InputError(f"input has {x.shape[-1]} features but input_size is {self.input_size} "
+                             f"(input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                             f"got {x.shape[-1]})")
         T, B = x.shape[0], x.shape[1]
+        if T == 0:  # torch.nn's contract on every backend: there is no last step to return
+            raise InputError("Expected sequence length to be larger than 0 in RNN: the input has 0 time "
+                             f"steps (shape {tuple((x if packed else input).shape)})")
         if lengths is not None:
             lengths = _check_lengths(lengths, B, T, x.device)
         autocast = torch.is_autocast_enabled(x.device.type)
@@ -178,6 +210,13 @@ class RNNBase(nn.Module):
         states = self._initial_state(hx, x, unbatched)
 
         backend = BACKEND_ALIASES.get(self.backend, self.backend)  # also when set after construction
+        if lengths is not None and capturing():
+            # A captured graph (jit.trace, torch.export, ONNX) must serve whatever lengths it is
+            # given at run time: the masked reference loop reads them only through tensor ops,
+            # where the other paths sort, pack or pick a backend by their values in Python.
+            backend = "reference"
+        if transformed():  # under torch.func only the reference loop has vmap/grad rules (see transformed)
+            backend = "reference"
         if backend == "auto":
             varlen = lengths is not None and bool((lengths != T).any())
             grad = self._needs_grad(x, states)
@@ -208,20 +247,22 @@ class RNNBase(nn.Module):
         return output, self.cell_type.pack(states)
 
     def _initial_state(self, hx, x, unbatched):
-        """hx as a tuple of time-major batched tensors (L*D, B, H), one per state of the cell."""
-        LD, B, H = self.num_layers * self.num_directions, x.shape[1], self.hidden_size
-        expected = (LD, H) if unbatched else (LD, B, H)
+        """hx as a tuple of time-major batched tensors (L*D, B, size), one per state of the cell:
+        size H, except h's P = proj_size in an LSTM with projections (c keeps H)."""
+        LD, B = self.num_layers * self.num_directions, x.shape[1]
         names = self.cell_type.state_names
+        sizes = [self.proj_size or self.hidden_size] + [self.hidden_size] * (len(names) - 1)
         if hx is None:
-            return tuple(x.new_zeros(LD, B, H) for _ in names)
+            return tuple(x.new_zeros(LD, B, size) for size in sizes)
+        expected = [(LD, size) if unbatched else (LD, B, size) for size in sizes]
         if len(names) == 1:
-            check_state(names[0], hx, expected, x)
+            check_state(names[0], hx, expected[0], x)
             return (hx.unsqueeze(1) if unbatched else hx,)
         if not isinstance(hx, (tuple, list)) or len(hx) != len(names):  # the LSTM's (h_0, c_0)
             raise ValueError(f"{self.cell_type.mode} expects hx to be a pair ({', '.join(names)}) or None; "
                              f"got {type(hx).__name__}")
-        for name, s in zip(names, hx):
-            check_state(name, s, expected, x)
+        for name, s, shape in zip(names, hx, expected):
+            check_state(name, s, shape, x)
         return tuple(s.unsqueeze(1) if unbatched else s for s in hx)
 
     def _needs_grad(self, x, states) -> bool:
@@ -233,10 +274,12 @@ class RNNBase(nn.Module):
         )
 
     def _direction_weights(self, layer: int, direction: int):
-        """(w_ih, w_hh, b_ih, b_hh) of one layer and direction (biases ``None`` when bias=False)."""
+        """(w_ih, w_hh, b_ih, b_hh) of one layer and direction (biases ``None`` when bias=False),
+        and w_hr last in an LSTM with projections."""
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         get = lambda kind: getattr(self, kind + suffix, None)  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        weights = get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        return weights + (get("weight_hr"),) if self.proj_size else weights
 
     # Each path takes and returns states as tuples of (L*D, B, H) tensors, time-major (T, B, .).
 
@@ -297,24 +340,60 @@ class RNNBase(nn.Module):
         return output, finals
 
     def _forward_reference(self, x, states, lengths):
-        """A masked loop over the cell's reference step, differentiated by autograd."""
+        """A masked loop over the cell's reference step, differentiated by autograd.
+
+        The lengths enter only through the mask, never as Python values, which is what lets
+        graph capture (jit.trace, torch.export, ONNX) route here. Under torch.export the loop is
+        a ``scan`` so that the time axis stays dynamic; elsewhere it is a Python loop.
+        """
         T = x.shape[0]
         valid = None if lengths is None else (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)
         step = self.cell_type.step
+        scan = export_scan()
+
+        def masked_step(state, x_t, valid_t, weights):
+            """(state, x_t) -> (state, y_t); padded steps keep the state and output zeros."""
+            y, new = step(x_t, state, weights)
+            if valid_t is not None:
+                m = valid_t.unsqueeze(1)
+                new = tuple(torch.where(m, n, s) for n, s in zip(new, state))
+                y = torch.where(m, new[0], torch.zeros_like(new[0]))
+            return new, y
 
         def run_direction(layer_input, init, weights, reverse):
+            if scan is not None:
+                xs = (layer_input,) if valid is None else (layer_input, valid)
+                body = lambda state, xs_t: masked_step(state, xs_t[0], xs_t[1] if len(xs_t) > 1 else None, weights)
+                # clone: a view into the (L*D, B, H) states has a storage offset of a multiple
+                # of B, which scan's tracing would guard on, specialising the batch size
+                state, output = scan(body, tuple(s.clone() for s in init), xs, reverse=reverse)
+                return output, *state
             state, steps = tuple(init), [None] * T
             for t in (range(T - 1, -1, -1) if reverse else range(T)):
-                y, new = step(layer_input[t], state, weights)
-                if valid is not None:  # padded steps keep the state and output zeros
-                    m = valid[t].unsqueeze(1)
-                    new = tuple(torch.where(m, n, s) for n, s in zip(new, state))
-                    y = torch.where(m, new[0], torch.zeros_like(new[0]))
-                steps[t] = y
-                state = new
+                state, steps[t] = masked_step(state, layer_input[t], None if valid is None else valid[t], weights)
             return torch.stack(steps), *state
 
         return self._run_layers(x, states, run_direction)
+
+
+def _check_proj_size(mode: str, proj_size, hidden_size) -> None:
+    """torch.nn's checks of ``proj_size`` (its messages): an int in [0, hidden_size), LSTM only."""
+    if isinstance(proj_size, bool) or not isinstance(proj_size, int):
+        raise TypeError(f"proj_size should be of type int, got: {type(proj_size).__name__}")
+    if proj_size < 0:
+        raise ValueError("proj_size should be a positive integer or zero to disable projections")
+    if proj_size and mode != "LSTM":
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    if proj_size and proj_size >= hidden_size:
+        raise ValueError("proj_size has to be smaller than hidden_size")
+
+
+def _refuse_keywords(name: str, kwargs: dict) -> None:
+    """RNN and GRU take no ``proj_size``: torch.nn's ValueError for it, Python's TypeError for others."""
+    if "proj_size" in kwargs:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    if kwargs:
+        raise TypeError(f"{name}.__init__() got an unexpected keyword argument {next(iter(kwargs))!r}")
 
 
 def _check_lengths(lengths, batch: int, steps: int, device) -> torch.Tensor:
@@ -336,7 +415,10 @@ def _check_lengths(lengths, batch: int, steps: int, device) -> torch.Tensor:
         lengths = lengths.to(torch.long)
     if lengths.dim() != 1 or lengths.shape[0] != batch:
         raise ValueError(f"lengths must have shape ({batch},), one length per sequence; got {tuple(lengths.shape)}")
-    if batch and (int(lengths.min()) < 0 or int(lengths.max()) > steps):
+    # Under graph capture the lengths are a graph input whose values come only at run time, so
+    # their range cannot be checked here (nor under torch.func's vmap, where each sample's length
+    # is a batched tensor); the masked loop then treats a length above T as T and one below 0 as 0.
+    if batch and not capturing() and not transformed() and (int(lengths.min()) < 0 or int(lengths.max()) > steps):
         raise ValueError(f"lengths must lie in [0, {steps}] (the padded sequence length); "
                          f"got min {int(lengths.min())}, max {int(lengths.max())}")
     return lengths
@@ -401,8 +483,9 @@ _DOC_TEMPLATE = """{summary}
 class RNN(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None, *,
-                 backend="auto"):
-        check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+                 backend="auto", **kwargs):
+        _refuse_keywords("RNN", kwargs)
+        check_nonlinearity(nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
                          num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype, backend=backend)
@@ -421,7 +504,8 @@ class LSTM(RNNBase):
 
 class GRU(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None, *, backend="auto"):
+                 bidirectional=False, device=None, dtype=None, *, backend="auto", **kwargs):
+        _refuse_keywords("GRU", kwargs)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, device, dtype, backend=backend)
 
@@ -433,9 +517,14 @@ RNN.__doc__ = _DOC_TEMPLATE.format(
     state_out_doc="(L*D, B, H) final state of every layer and direction")
 LSTM.__doc__ = _DOC_TEMPLATE.format(
     summary="LSTM with forget gate (gates i, f, g, o); see ``docs/equations.md``.",
-    name="LSTM", gates=4, extra_args="", state_in="hx",
-    state_in_doc="pair (h_0, c_0), each (L*D, B, H)", state_out="(h_n, c_n)",
-    state_out_doc="each (L*D, B, H)")
+    name="LSTM", gates=4,
+    extra_args="\n        proj_size: if > 0 (and < H), project h: ``h_t = W_hr (o_t * tanh(c_t))`` with\n"
+               "            ``weight_hr_l{k}`` (P, H), P = proj_size, as torch.nn.LSTM. h, the output and the\n"
+               "            next layer's input then have P features (``weight_hh`` (4H, P), ``weight_ih_l{k}``\n"
+               "            (4H, D*P) for k > 0); c keeps H. Read H as P below for h, h_0, h_n and output.",
+    state_in="hx",
+    state_in_doc="pair (h_0, c_0), each (L*D, B, H) (h_0 (L*D, B, P) with proj_size)", state_out="(h_n, c_n)",
+    state_out_doc="each (L*D, B, H) (h_n (L*D, B, P) with proj_size)")
 GRU.__doc__ = _DOC_TEMPLATE.format(
     summary="GRU (gates r, z, n; reset after the recurrent product, as torch.nn.GRU and cuDNN).",
     name="GRU", gates=3, extra_args="", state_in="hx", state_in_doc="(L*D, B, H) initial state",

@@ -42,10 +42,10 @@ def test_forward_errors(lstm, call, match):
     [
         (lambda: rnn.GRU(3, 4, backend="cudnn"), "backend must be one of 'auto', 'bptt', 'native', 'reference'"),
         (lambda: rnn.RNN(3, 4, nonlinearity="gelu"), "nonlinearity must be one of 'tanh', 'relu'"),
-        (lambda: rnn.LSTM(3, 4, proj_size=2), "proj_size=2 is not supported"),
+        (lambda: rnn.LSTM(3, 4, proj_size=4), "proj_size has to be smaller than hidden_size"),
         (lambda: rnn.LSTM(3, 4, dropout=1.5), r"dropout must be a number in \[0, 1\]"),
-        (lambda: rnn.GRU(3, 0), "hidden_size must be a positive integer; got 0"),
-        (lambda: rnn.GRU(3, 4, num_layers=0), "num_layers must be a positive integer"),
+        (lambda: rnn.GRU(3, 0), "hidden_size must be greater than zero; got 0"),
+        (lambda: rnn.GRU(3, 4, num_layers=0), "num_layers must be greater than zero"),
         (lambda: rnn.GRU.from_torch(torch.nn.LSTM(3, 4)), "expects a torch.nn.GRU; got LSTM"),
     ],
 )

@@ -71,7 +71,7 @@ def test_torch_parameter_names():
         (lambda: rnn.LSTMCell(3, 4), lambda c: c(torch.randn(2, 3), torch.randn(2, 4)), "pair"),
         (lambda: rnn.RNNCell(3, 4), lambda c: c(torch.ones(2, 3, dtype=torch.long)), "floating-point"),
         (lambda: rnn.RNNCell(3, 4, nonlinearity="sigmoid"), None, "nonlinearity must be one of"),
-        (lambda: rnn.RNNCell(0, 4), None, "input_size must be a positive integer"),
+        (lambda: rnn.RNNCell(-1, 4), None, "input_size must be a non-negative integer"),
     ],
 )
 def test_cell_bad_input(make, call, match):
