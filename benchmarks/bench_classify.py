@@ -4,11 +4,13 @@ Fixed split by line number: data row i is test when i % 10 == 9 (1,280 rows), el
 the training rows every 10th is held out for validation (early stopping, checkpoint choice). The
 file is sorted by label, so a split by position would not do.
 
-1. Main runs: bidirectional LSTM and GRU, max length 64, reported against the target of >= 75 %
-   test accuracy within 10 minutes.
-2. Sweep: accuracy against maximum length (8, 16, 32, 64 tokens) for RNN, LSTM and GRU.
+Bidirectional LSTM and GRU, max length 64, reported against the target of >= 75 % test accuracy
+within 10 minutes.
 
-    python benchmarks/bench_classify.py [--data ../shared/data/rotten-tomatoes.tsv] [--quick]
+The sweep of accuracy against maximum length for RNN, LSTM and GRU moved to the lab, with seeds
+and the padding side: ``rnnkit lab run max-length``.
+
+    python benchmarks/bench_classify.py [--data ../shared/data/rotten-tomatoes.tsv]
 """
 
 from __future__ import annotations
@@ -58,7 +60,6 @@ def run(cell, max_len, bidirectional, data, epochs, out_root, minutes=10.0):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(DEFAULT_DATA))
-    ap.add_argument("--quick", action="store_true", help="main runs only, no sweep")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_classify.json"))
     ap.add_argument("--work", default="runs/bench_classify", help="folder for the checkpoints")
     args = ap.parse_args()
@@ -70,18 +71,10 @@ def main():
     for r in main_runs:
         ok = r["test_accuracy"] >= 0.75 and r["seconds"] <= 600
         print(f"target (>= 75 % within 10 min), bidirectional {r['cell']}: {'met' if ok else 'NOT met'}")
-    sweep = []
-    if not args.quick:
-        print("\naccuracy against maximum length (unidirectional, 6 epochs at most):")
-        sweep = [run(cell, n, False, data, 6, work) for cell in ("rnn", "lstm", "gru") for n in (8, 16, 32, 64)]
-        print("\n" + "max_len " + "".join(f"{c:>8s}" for c in ("rnn", "lstm", "gru")))
-        for n in (8, 16, 32, 64):
-            print(f"{n:7d} " + "".join(f"{r['test_accuracy']:8.4f}" for c in ("rnn", "lstm", "gru")
-                                        for r in sweep if r["cell"] == c and r["max_len"] == n))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "bench_classify", "torch": torch.__version__, "threads": 2,
-                               "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "main": main_runs, "sweep": sweep},
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "main": main_runs},
                               indent=1))
     print(f"wrote {out}")
 

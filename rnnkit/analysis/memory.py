@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..models._common import recurrent_layer
+from ..nn.cells import MEMORY_GATE, init_memory_bias
 
 
 @dataclass
@@ -51,16 +52,8 @@ def open_memory_gate(layer: nn.Module, value: float = 3.0) -> None:
     """Start gated cells remembering: LSTM forget-gate bias (Jozefowicz et al. 2015) and GRU
     update-gate bias set to ``value``. With torch.nn's default init both gates sit near 0.5, so a
     stored value halves every step and nothing is learnt over tens of steps."""
-    H = layer.hidden_size
-    block = {"LSTM": 1, "GRU": 1}.get(layer.mode)  # f is LSTM gate 1 (i, f, g, o); z is GRU gate 1
-    if block is None:
-        return
-    with torch.no_grad():
-        for name, p in layer.named_parameters():
-            if name.startswith("bias_ih"):
-                p[block * H : (block + 1) * H] = value
-            elif name.startswith("bias_hh"):
-                p[block * H : (block + 1) * H] = 0.0
+    if layer.mode in MEMORY_GATE:  # an RNN has no gate: left as it is
+        init_memory_bias(layer, value)
 
 
 def recall_batch(cfg: RecallConfig, generator: torch.Generator):

@@ -1,7 +1,8 @@
 """The ``rnnkit`` command line.
 
     rnnkit demo [--minutes 3] [--out runs/demo]        character-level LSTM on the bundled Shakespeare
-    rnnkit compare [--length 50] [--train-steps 600] [--cells gru,lstm,rnn] [--out runs/compare]
+    rnnkit lab list | run NAME... | all [--preset quick|full] [--seeds N] [--out runs/lab] | report [runs/lab]
+    rnnkit compare [--preset quick] [--out runs/lab]      every lab experiment, then the report
     rnnkit train lm (--corpus shakespeare | --data FILE) [--level char|word|bpe] [--cell ...] [--bptt N] ...
     rnnkit eval lm --checkpoint DIR (--data FILE|- | --corpus shakespeare [--split test]) [--quiet]
     rnnkit train seq2seq (--data pairs.tsv | --corpus en-es | --corpus dates) [--attention KIND|none] ...
@@ -9,7 +10,7 @@
     rnnkit eval seq2seq --checkpoint DIR (--data test.tsv|- | --corpus en-es|dates) [--beam K] [--limit N]
     rnnkit generate --checkpoint DIR [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                     [--top-p P] [--seed S] [--greedy] [--num N]
-    rnnkit train classify --data FILE.tsv [--text-column C --label-column C] [--cell lstm|gru|rnn]
+    rnnkit train classify --data FILE.tsv [--text-column C --label-column C] [--cell lstm|gru|rnn|cnn|tcn]
                           [--max-len N] [--bidirectional] [--out DIR] [common train flags]
     rnnkit eval classify --checkpoint DIR --data FILE|-
     rnnkit predict classify --checkpoint DIR [TEXT ...] [--input FILE|-]
@@ -27,7 +28,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from . import classify, compare, lm, seq2seq
+from . import classify, compare, lab, lm, seq2seq
 from .common import Parser, UserError
 
 __all__ = ["main", "build_parser", "UserError"]
@@ -47,6 +48,7 @@ def build_parser() -> Parser:
         dest="task", required=True, parser_class=Parser)
     lm.register(sub, train, ev)
     compare.register(sub)
+    lab.register(sub)
     classify.register(sub, train, ev, predict)
     seq2seq.register(sub, train, ev)
     return parser

@@ -1,67 +1,35 @@
-"""rnnkit compare: RNN vs LSTM vs GRU on a long-memory task."""
+"""rnnkit compare: every lab experiment's quick preset, then the report (``make compare``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from .common import positive, seed
+from .lab import _add_run_flags, run_all
+
+# The flags of the compare command before the lab (0.1): refused with a pointer to what replaced them.
+RETIRED = {"--length": "memory-length", "--train-steps": "memory-length", "--cells": "memory-length",
+           "--seed": "any experiment with --seeds N"}
 
 
-def _cells(text: str) -> list[str]:
-    cells = [c.strip().lower() for c in text.split(",") if c.strip()]
-    bad = [c for c in cells if c not in ("rnn", "lstm", "gru")]
-    if bad or not cells:
-        raise argparse.ArgumentTypeError(f"cells must be a comma-separated list of rnn, lstm, gru; got {text!r}")
-    return cells
+class _Retired(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} was removed: rnnkit compare now runs every lab experiment's quick preset "
+                     f"(see rnnkit lab list); for one experiment use rnnkit lab run {RETIRED[option_string]}")
 
 
 def cmd_compare(args) -> None:
-    """Compares RNN, LSTM and GRU: gradient flow over length, then learning a long recall task."""
-    import torch
+    """Runs all experiments (quick preset unless told) and writes report.md and report.html."""
+    from ..lab import report
 
-    from ..analysis.memory import RecallConfig, RecallModel, gradient_flow, train_recall
-
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print("rnnkit compare: how far back can RNN, LSTM and GRU remember?\n")
-    print("1. Gradient flow at initialisation: ||dL/dx_1|| / ||dL/dx_T|| (1 = no decay, tiny = vanished)")
-    lengths = [10, 25, 50, 100]
-    flows = {}
-    print(f"   {'steps':>6s}" + "".join(f"{c:>12s}" for c in args.cells))
-    for T in lengths:
-        cfg = RecallConfig(steps=T, seed=args.seed)
-        row = {}
-        for cell in args.cells:
-            torch.manual_seed(args.seed)
-            row[cell] = gradient_flow(RecallModel(cell, cfg.symbols, cfg.hidden_size), cfg,
-                                      torch.Generator().manual_seed(args.seed))
-        flows[T] = row
-        print(f"   {T:6d}" + "".join(f"{row[c]:12.2e}" for c in args.cells))
-
-    cfg = RecallConfig(steps=args.length, train_steps=args.train_steps, seed=args.seed)
-    print(f"\n2. Recall the first of {cfg.steps} random symbols ({cfg.symbols} kinds; chance = "
-          f"{1 / cfg.symbols:.1%}), {cfg.train_steps} Adam steps of batch {cfg.batch_size}, hidden {cfg.hidden_size}")
-    results = [train_recall(cell, cfg, progress=not args.quiet) for cell in args.cells]
-    print(f"\n   {'cell':6s} {'accuracy':>9s} {'parameters':>11s} {'train s':>8s}")
-    for r in results:
-        print(f"   {r['cell']:6s} {r['accuracy']:9.1%} {r['parameters']:11d} {r['train_seconds']:8.1f}")
-    report = out / "recall.json"
-    report.write_text(json.dumps({"gradient_flow": flows, "recall": results}, indent=1))
-    print(f"\nResults written to {report}")
+    run_all(["all"], args)
+    md, page = report.write(args.out)
+    print(f"\nreport: {page} (and {md})")
 
 
 def register(sub) -> None:
-    compare = sub.add_parser("compare", help="compare RNN, LSTM and GRU on a long-memory task")
-    compare.add_argument("--length", type=positive, default=50,
-                         help="sequence length of the recall task (default: 50)")
-    compare.add_argument("--train-steps", type=positive, default=600,
-                         help="Adam steps of training per cell (default: 600)")
-    compare.add_argument("--cells", type=_cells, default=["gru", "lstm", "rnn"],
-                         help="comma-separated cells to compare (default: gru,lstm,rnn)")
-    compare.add_argument("--seed", type=seed, default=0, help="seed of the data and initialisation (default: 0)")
-    compare.add_argument("--out", default="runs/compare", help="folder for the JSON results (default: runs/compare)")
-    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    compare = sub.add_parser("compare", help="run every lab experiment's quick preset and write the report "
+                                             "(rnnkit lab run all; rnnkit lab report)")
+    _add_run_flags(compare)
+    for flag in RETIRED:
+        compare.add_argument(flag, action=_Retired, help=argparse.SUPPRESS)
     compare.set_defaults(run=cmd_compare)

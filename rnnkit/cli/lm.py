@@ -33,15 +33,16 @@ def _lm_texts(args) -> dict:
 
 
 def cmd_train_lm(args) -> None:
-    from ..config import LM_RECIPE, LanguageModelConfig, LMConfig, TrainConfig, config_from_args
+    from ..config import LM_RECIPE, LM_TCN_RECIPE, LanguageModelConfig, LMConfig, TrainConfig, config_from_args
     from ..tasks.language_model import LanguageModel, LanguageModelTask, nats_to_report
     from ..train.trainer import Trainer
     from .run import training_run
 
     with training_run(args, {"model": LanguageModelConfig, "lm": LMConfig, "train": TrainConfig}, "runs/lm") as data:
-        model_cfg = config_from_args(LanguageModelConfig, args, LM_RECIPE)
-        lm_cfg = config_from_args(LMConfig, args, LM_RECIPE)
-        train_cfg = config_from_args(TrainConfig, args, LM_RECIPE)
+        recipe = LM_TCN_RECIPE if args.cell == "tcn" else LM_RECIPE  # (after --resume filled in the saved flags)
+        model_cfg = config_from_args(LanguageModelConfig, args, recipe)
+        lm_cfg = config_from_args(LMConfig, args, recipe)
+        train_cfg = config_from_args(TrainConfig, args, recipe)
         texts = _lm_texts(args)
         task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg, lm_cfg, train_cfg)
         print(f"{task.tbptt.streams.numel()} training tokens in {train_cfg.batch_size} streams, vocabulary "

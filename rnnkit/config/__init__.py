@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .flags import add_config_arguments, config_from_args
 from .limits import INT_MAX, MAX_DECODE_LEN, value_problem
-from .recipes import LM_DEMO_RECIPE, LM_RECIPE, SEQ2SEQ_RECIPES, recipe_config
+from .recipes import LM_DEMO_RECIPE, LM_RECIPE, LM_TCN_RECIPE, SEQ2SEQ_RECIPES, recipe_config
 from .schemas import (
     CELLS,
     ClassifierModelConfig,
@@ -26,6 +26,7 @@ from .schemas import (
 
 __all__ = [
     "CELLS", "ModelConfig", "ClassifierModelConfig", "LanguageModelConfig", "Seq2SeqModelConfig", "TextConfig",
-    "LMConfig", "Seq2SeqConfig", "TrainConfig", "LM_RECIPE", "LM_DEMO_RECIPE", "SEQ2SEQ_RECIPES", "recipe_config",
+    "LMConfig", "Seq2SeqConfig", "TrainConfig", "LM_RECIPE", "LM_TCN_RECIPE", "LM_DEMO_RECIPE", "SEQ2SEQ_RECIPES",
+    "recipe_config",
     "add_config_arguments", "config_from_args", "value_problem", "INT_MAX", "MAX_DECODE_LEN",
 ]

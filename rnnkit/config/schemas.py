@@ -20,6 +20,8 @@ from .limits import MAX_DECODE_LEN
 from .limits import setting as _f
 
 CELLS = ("lstm", "gru", "rnn")  # the recurrent layers of rnnkit.nn a model can be built on
+CONV_HELP = ("; for a convolutional cell --hidden-size is the channels of each tcn block or the feature maps per "
+             "window of the cnn, and --num-layers the tcn blocks")
 
 
 @dataclass
@@ -41,6 +43,10 @@ class ModelConfig:
 class ClassifierModelConfig(ModelConfig):
     """The sequence classifier's network."""
 
+    cell: str = _f("lstm", "lstm, gru, rnn: a recurrent network; cnn: Kim's text CNN (windows 3, 4, 5, max over "
+                   "time); tcn: a temporal convolutional network (dilated causal convolutions)" + CONV_HELP,
+                   choices=(*CELLS, "cnn", "tcn"))
+    kernel_size: int = _f(3, "convolution width of the tcn cell", at_most=1024)
     bidirectional: bool = _f(False, "read the sequence in both directions")
     pooling: str = _f("max", "how a classifier summarises the steps (valid steps only)",
                       choices=("last", "mean", "max"))
@@ -52,6 +58,10 @@ class ClassifierModelConfig(ModelConfig):
 class LanguageModelConfig(ModelConfig):
     """The language model's network (one direction: it predicts the next token)."""
 
+    cell: str = _f("lstm", "lstm, gru, rnn: a recurrent network; tcn: a temporal convolutional network (dilated "
+                   "causal convolutions, each token reading the previous ones only)" + CONV_HELP,
+                   choices=(*CELLS, "tcn"))
+    kernel_size: int = _f(3, "convolution width of the tcn cell", at_most=1024)
     tie_weights: bool = _f(False, "language model: share the embedding and output matrices")
 
     RETIRED: ClassVar[tuple[str, ...]] = ("bidirectional", "pooling")

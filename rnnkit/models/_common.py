@@ -9,6 +9,7 @@ import rnnkit.nn as rnn
 
 from ..config import CELLS
 from ..nn._precision import at_least_float32  # noqa: F401  (re-exported for the tasks)
+from ..nn.tcn import receptive_field
 
 # The one table from a config's ``cell`` name to its layer; the config lists the same names.
 RECURRENT_LAYERS: dict[str, type[rnn.RNNBase]] = dict(zip(CELLS, (rnn.LSTM, rnn.GRU, rnn.RNN), strict=True))
@@ -19,6 +20,23 @@ def recurrent_layer(cell: str) -> type[rnn.RNNBase]:
     if cell not in RECURRENT_LAYERS:
         raise ValueError(f"cell must be one of {', '.join(RECURRENT_LAYERS)}; got {cell!r}")
     return RECURRENT_LAYERS[cell]
+
+
+# Inputs one output of a tcn cell may read: past it, the dilations (2**i for block i) make a padding
+# no memory holds, so a larger --num-layers or --kernel-size is a typo.
+MAX_RECEPTIVE_FIELD = 2**20
+
+
+def temporal_conv_net(input_size: int, hidden_size: int, num_layers: int, kernel_size: int,
+                      dropout: float) -> rnn.TemporalConvNet:
+    """The ``tcn`` cell: ``num_layers`` residual blocks of ``hidden_size`` channels, convolutions
+    ``kernel_size`` wide; a ValueError when its receptive field passes :data:`MAX_RECEPTIVE_FIELD`."""
+    if isinstance(num_layers, int) and isinstance(kernel_size, int) and num_layers > 0 and kernel_size > 0:
+        reach = receptive_field(kernel_size, num_layers)
+        if reach > MAX_RECEPTIVE_FIELD:
+            raise ValueError(f"a tcn of {num_layers} blocks of kernel size {kernel_size} reads {reach} steps back, "
+                             f"more than {MAX_RECEPTIVE_FIELD}; use fewer --num-layers or a smaller --kernel-size")
+    return rnn.TemporalConvNet(input_size, [hidden_size] * num_layers, kernel_size, dropout)
 
 
 def log_softmax(logits: torch.Tensor, inplace: bool = False) -> torch.Tensor:

@@ -3,6 +3,8 @@
 It returns its state instead of hiding it on the module, so truncated BPTT can carry and detach
 it (:mod:`rnnkit.train.tbptt`), and it implements the decoding protocol, with an empty source,
 so generation shares :mod:`rnnkit.decode` with sequence-to-sequence models.
+:func:`language_model_from_config` builds it, or the convolutional :class:`TCNLanguageModel` that
+shares its interface, from a config.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from torch import nn
 
 from ..config import LanguageModelConfig
 from ._common import log_softmax, recurrent_layer
+from .tcn_lm import TCNLanguageModel
 
 # The recurrent layer's state: (L, B, H), or an (h, c) pair of them for the LSTM.
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -87,3 +90,11 @@ class RNNLanguageModel(nn.Module):
             return tuple(s.index_select(1, index) for s in state)
         return state.index_select(1, index)
 
+
+
+def language_model_from_config(cfg: LanguageModelConfig, vocab_size: int) -> RNNLanguageModel | TCNLanguageModel:
+    """The language model ``cfg`` describes, over ``vocab_size`` tokens: a :class:`TCNLanguageModel`
+    for the ``tcn`` cell, else an :class:`RNNLanguageModel`."""
+    if cfg.cell == "tcn":
+        return TCNLanguageModel.from_config(cfg, vocab_size)
+    return RNNLanguageModel.from_config(cfg, vocab_size)

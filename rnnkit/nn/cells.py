@@ -59,6 +59,26 @@ def init_uniform(module: nn.Module) -> None:
         nn.init.uniform_(p, -bound, bound)
 
 
+# The gate block that decides how much of the state is kept, by torch.nn's mode: chunk 1 in both
+# stackings, the LSTM's forget gate f (of i, f, g, o) and the GRU's update gate z (of r, z, n;
+# h' = (1 - z) * n + z * h, so a positive bias keeps the state). An RNN has no such gate.
+MEMORY_GATE = {"LSTM": 1, "GRU": 1}
+
+
+def init_memory_bias(module: nn.Module, value: float) -> None:
+    """Sets the memory gate's bias of every layer and direction of a gated layer (``module.mode``
+    "LSTM" or "GRU", rnnkit's or torch.nn's) to ``value``: its slice of each ``bias_ih*`` to
+    ``value`` and of each ``bias_hh*`` to 0, so their sum, the gate's bias, is ``value``. The other
+    gates' biases are untouched. Jozefowicz et al. (2015) recommend a forget-gate bias of 1."""
+    block, H = MEMORY_GATE[module.mode], module.hidden_size
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.startswith("bias_ih"):
+                p[block * H : (block + 1) * H] = value
+            elif name.startswith("bias_hh"):
+                p[block * H : (block + 1) * H] = 0.0
+
+
 # -- modules ------------------------------------------------------------------------------------
 
 

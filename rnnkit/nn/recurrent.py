@@ -10,6 +10,7 @@ of them and into torch.nn. The equations are in ``docs/equations.md``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -31,7 +32,7 @@ from ._checks import (
 from ._precision import at_least_float32
 from .backend import BACKEND_ALIASES, BACKENDS, capturing, choose_backend, export_scan, native_forward, transformed
 from .cell_types import CELL_TYPES
-from .cells import init_uniform
+from .cells import MEMORY_GATE, init_memory_bias, init_uniform
 
 
 class RNNBase(nn.Module):
@@ -52,6 +53,7 @@ class RNNBase(nn.Module):
         dtype=None,
         *,
         backend: str = "auto",
+        memory_bias: float | None = None,
     ):
         super().__init__()
         check_dropout(dropout)  # in torch.nn's order, so that the same misuse raises the same error first
@@ -63,6 +65,7 @@ class RNNBase(nn.Module):
             backend = BACKEND_ALIASES.get(backend, backend)
         check_choice("backend", backend, BACKENDS)
         _check_proj_size(mode, proj_size, hidden_size)
+        _check_memory_bias(mode, memory_bias, bias)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"dropout={dropout} has no effect with num_layers=1: dropout is applied between layers",
@@ -73,6 +76,7 @@ class RNNBase(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.backend = bidirectional, proj_size, backend
+        self.memory_bias = None if memory_bias is None else float(memory_bias)
         self.num_directions = 2 if bidirectional else 1
         gate_size = self.cell_type.gates * hidden_size
         out_size = proj_size or hidden_size  # h's size: the LSTM's projection shrinks h, never c
@@ -95,8 +99,11 @@ class RNNBase(nn.Module):
     # -- torch.nn compatibility -------------------------------------------------------------
 
     def reset_parameters(self) -> None:
-        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does."""
+        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does; then, with ``memory_bias``,
+        the memory gate's bias set to it (:func:`~rnnkit.nn.cells.init_memory_bias`)."""
         init_uniform(self)
+        if self.memory_bias is not None:
+            init_memory_bias(self, self.memory_bias)
 
     def flatten_parameters(self) -> None:
         """No-op, for code written for torch.nn (which compacts weights for cuDNN here)."""
@@ -125,7 +132,7 @@ class RNNBase(nn.Module):
         if self.proj_size:
             s += f", proj_size={self.proj_size}"
         defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
-                    "bidirectional": False, "backend": "auto"}
+                    "bidirectional": False, "backend": "auto", "memory_bias": None}
         for key, default in defaults.items():
             if getattr(self, key) != default:
                 s += f", {key}={getattr(self, key)!r}"
@@ -388,6 +395,22 @@ def _check_proj_size(mode: str, proj_size, hidden_size) -> None:
         raise ValueError("proj_size has to be smaller than hidden_size")
 
 
+def _check_memory_bias(mode: str, memory_bias, bias: bool) -> None:
+    """``memory_bias``: None, or a finite number for a gated layer that has biases."""
+    if memory_bias is None:
+        return
+    if isinstance(memory_bias, bool) or not isinstance(memory_bias, (int, float)):
+        raise TypeError(f"memory_bias should be a float or None, got: {type(memory_bias).__name__} ({memory_bias!r})")
+    if not math.isfinite(memory_bias):
+        raise ValueError(f"memory_bias must be a finite number; got {memory_bias!r}")
+    if mode not in MEMORY_GATE:
+        raise ValueError(f"memory_bias is only supported for LSTM and GRU (their forget or update gate); "
+                         f"{mode} has no gate")
+    if not bias:
+        raise ValueError(f"memory_bias={memory_bias!r} sets the memory gate's bias, but bias=False gives the "
+                         "layer no biases; pass bias=True or leave memory_bias=None")
+
+
 def _refuse_keywords(name: str, kwargs: dict) -> None:
     """RNN and GRU take no ``proj_size``: torch.nn's ValueError for it, Python's TypeError for others."""
     if "proj_size" in kwargs:
@@ -451,7 +474,7 @@ _DOC_TEMPLATE = """{summary}
         backend: ``"auto"`` (fastest measured), ``"bptt"`` (our explicit BPTT,
             :mod:`rnnkit.nn.bptt`), ``"native"`` (torch's fused kernel) or ``"reference"`` (cell
             loop, for checking). ``"rnnkit"``, the former name of ``"bptt"``, is accepted as an
-            alias and stored as ``"bptt"``, so old code keeps working.
+            alias and stored as ``"bptt"``, so old code keeps working.{memory_arg}
 
     Inputs: ``input, {state_in}=None, lengths=None``
         input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a ``PackedSequence``.
@@ -479,6 +502,13 @@ _DOC_TEMPLATE = """{summary}
         torch.Size([3, 5, 20])
     """
 
+_MEMORY_ARG = """
+        memory_bias: ``None`` (torch.nn's initialisation, unchanged) or b, the initial bias of the
+            {gate}, in every layer and direction: after the usual
+            initialisation (and in ``reset_parameters``) its slice of ``bias_ih`` is set to b and
+            of ``bias_hh`` to 0, so their sum is b. Needs ``bias=True``.
+            {why}"""
+
 
 class RNN(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
@@ -497,24 +527,24 @@ class RNN(RNNBase):
 
 class LSTM(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, device=None, dtype=None, *, backend="auto"):
+                 bidirectional=False, proj_size=0, device=None, dtype=None, *, backend="auto", memory_bias=None):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, device, dtype, backend=backend)
+                         bidirectional, proj_size, device, dtype, backend=backend, memory_bias=memory_bias)
 
 
 class GRU(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None, *, backend="auto", **kwargs):
+                 bidirectional=False, device=None, dtype=None, *, backend="auto", memory_bias=None, **kwargs):
         _refuse_keywords("GRU", kwargs)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, device, dtype, backend=backend)
+                         bidirectional, 0, device, dtype, backend=backend, memory_bias=memory_bias)
 
 
 RNN.__doc__ = _DOC_TEMPLATE.format(
     summary="Elman RNN: ``h_t = phi(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)``, phi = tanh or relu.",
     name="RNN", gates=1, extra_args="\n        nonlinearity: ``\"tanh\"`` or ``\"relu\"``.",
     state_in="hx", state_in_doc="(L*D, B, H) initial state", state_out="h_n",
-    state_out_doc="(L*D, B, H) final state of every layer and direction")
+    state_out_doc="(L*D, B, H) final state of every layer and direction", memory_arg="")
 LSTM.__doc__ = _DOC_TEMPLATE.format(
     summary="LSTM with forget gate (gates i, f, g, o); see ``docs/equations.md``.",
     name="LSTM", gates=4,
@@ -524,8 +554,12 @@ LSTM.__doc__ = _DOC_TEMPLATE.format(
                "            (4H, D*P) for k > 0); c keeps H. Read H as P below for h, h_0, h_n and output.",
     state_in="hx",
     state_in_doc="pair (h_0, c_0), each (L*D, B, H) (h_0 (L*D, B, P) with proj_size)", state_out="(h_n, c_n)",
-    state_out_doc="each (L*D, B, H) (h_n (L*D, B, P) with proj_size)")
+    state_out_doc="each (L*D, B, H) (h_n (L*D, B, P) with proj_size)",
+    memory_arg=_MEMORY_ARG.format(gate="forget gate f (chunk 1 of i, f, g, o)",
+                                  why="Jozefowicz et al. (2015) recommend 1."))
 GRU.__doc__ = _DOC_TEMPLATE.format(
     summary="GRU (gates r, z, n; reset after the recurrent product, as torch.nn.GRU and cuDNN).",
     name="GRU", gates=3, extra_args="", state_in="hx", state_in_doc="(L*D, B, H) initial state",
-    state_out="h_n", state_out_doc="(L*D, B, H) final state of every layer and direction")
+    state_out="h_n", state_out_doc="(L*D, B, H) final state of every layer and direction",
+    memory_arg=_MEMORY_ARG.format(gate="update gate z (chunk 1 of r, z, n)",
+                                  why="As h' = (1 - z) * n + z * h, a positive bias keeps the state."))

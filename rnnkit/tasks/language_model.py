@@ -20,7 +20,8 @@ from ..config import LM_RECIPE as RECIPE
 from ..config import LanguageModelConfig, LMConfig, TrainConfig, recipe_config
 from ..decode import DecodeConfig, generate
 from ..models._common import at_least_float32
-from ..models.lm import RNNLanguageModel
+from ..models.lm import RNNLanguageModel, language_model_from_config
+from ..models.tcn_lm import TCNLanguageModel
 from ..text.codec import TextCodec
 from ..text.vocab import Vocab, warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
@@ -77,7 +78,9 @@ def evaluate_stream(model, ids: torch.Tensor, bptt: int, chars_per_token: float,
 
 
 class LanguageModelTask:
-    """The task protocol of :class:`rnnkit.train.Trainer` for an :class:`RNNLanguageModel`."""
+    """The task protocol of :class:`rnnkit.train.Trainer` for an :class:`RNNLanguageModel` or a
+    :class:`TCNLanguageModel`; the carried state (a recurrent state, or a TCN's context of token ids)
+    is saved with a resumable run."""
 
     monitor, higher_is_better, unit = "loss", False, "tokens"
 
@@ -104,7 +107,7 @@ class LanguageModelTask:
             raise ValueError("the training text is empty")
         seed_everything(train_cfg.seed)
         codec = fit_codec(train_text, lm_cfg)
-        model = RNNLanguageModel.from_config(model_cfg, len(codec.vocab))
+        model = language_model_from_config(model_cfg, len(codec.vocab))
         model.bos_id = start_id(codec.vocab)
         return cls(model, codec, lm_cfg, encode_stream(codec, train_text), encode_stream(codec, valid_text),
                    len(valid_text), model_cfg, train_cfg)
@@ -151,7 +154,8 @@ class LanguageModelTask:
 class LanguageModel:
     """A trained language model rebuilt from its checkpoint folder alone."""
 
-    def __init__(self, model: RNNLanguageModel, codec: TextCodec, lm_cfg: LMConfig, meta: dict | None = None):
+    def __init__(self, model: RNNLanguageModel | TCNLanguageModel, codec: TextCodec, lm_cfg: LMConfig,
+                 meta: dict | None = None):
         self.model, self.codec, self.lm_cfg, self.meta = model.eval(), codec, lm_cfg, meta or {}
         self.model.bos_id = start_id(codec.vocab)
 
@@ -162,8 +166,8 @@ class LanguageModel:
         with checkpoint_fields(directory):
             lm_cfg = config_from_meta(LMConfig, meta, "lm", directory)
             codec = TextCodec.from_dict(meta, lm_cfg.level)  # a stream's words are never lowercased
-            model = RNNLanguageModel.from_config(config_from_meta(LanguageModelConfig, meta, "model", directory),
-                                                 len(codec.vocab))
+            model = language_model_from_config(config_from_meta(LanguageModelConfig, meta, "model", directory),
+                                               len(codec.vocab))
         ckpt.load_into(model)
         return cls(model, codec, lm_cfg, meta)
 

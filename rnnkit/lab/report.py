@@ -1,0 +1,130 @@
+"""The lab's report: ``report.md`` and a self-contained ``report.html`` (figures embedded), from the
+``result.json`` files of a results folder alone.
+
+Per experiment: the claim, the verdict (recomputed from the stored numbers by the experiment's own
+``verdict``, so a report never carries text its numbers do not support), the setup, the parameter
+counts, the tables (ours beside the published figures) and the figures with their captions.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from . import experiment
+from .runner import load
+
+TITLE = "rnnkit lab: the study notes' claims, measured"
+
+
+def verdict_of(name: str, result: dict) -> str:
+    """The experiment's verdict on ``result``'s numbers (what was stored, if the numbers cannot
+    be read by this version's experiment)."""
+    try:
+        return experiment(name).verdict(result)
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+        return result.get("verdict", "(no verdict: the result lacks the numbers this version reads)")
+
+
+def write(folder: str | Path) -> tuple[Path, Path]:
+    """Writes ``folder/report.md`` and ``folder/report.html``; returns their paths. A ValueError
+    when ``folder`` holds no result."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder of lab results; run rnnkit lab run NAME --out {folder} first")
+    results = load(folder)
+    if not results:
+        raise ValueError(f"{folder} holds no lab result (NAME/result.json); run rnnkit lab run all --out {folder}")
+    md, page = folder / "report.md", folder / "report.html"
+    _atomic_write(md, markdown(results, folder))
+    _atomic_write(page, html_page(results))
+    return md, page
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _summary(results: dict[str, dict]) -> list[tuple[str, str, str]]:
+    return [(name, r.get("claim", ""), verdict_of(name, r)) for name, r in results.items()]
+
+
+def _setup_line(r: dict) -> str:
+    seeds = r.get("seeds", [])
+    return (f"preset {r.get('preset')}, {len(seeds)} seed(s), {r.get('seconds', 0):.0f} s on "
+            f"{r.get('machine', {}).get('threads', '?')} thread(s), torch {r.get('versions', {}).get('torch', '?')}, "
+            f"finished {r.get('finished', '?')}")
+
+
+def markdown(results: dict[str, dict], folder: Path) -> str:
+    lines = [f"# {TITLE}", "", "| experiment | claim | verdict |", "|---|---|---|"]
+    lines += [f"| [{n}](#{n}) | {_md(c)} | {_md(v)} |" for n, c, v in _summary(results)]
+    for name, r in results.items():
+        lines += ["", f"## {name}", "", f"**Claim.** {r.get('claim', '')}", "",
+                  f"**Verdict.** {verdict_of(name, r)}", "", f"**Setup.** {r.get('setup', '')}", "",
+                  f"*{_setup_line(r)}*", ""]
+        if r.get("parameters"):
+            lines += ["Parameters: " + ", ".join(f"{k} {v:,}" for k, v in r["parameters"].items()), ""]
+        for t in r.get("tables", []):
+            lines += [f"**{t['title']}**", "", "| " + " | ".join(map(_md, t["columns"])) + " |",
+                      "|" + "---|" * len(t["columns"])]
+            lines += ["| " + " | ".join(_md(_cell(c)) for c in row) + " |" for row in t["rows"]]
+            lines.append("")
+        base = Path(r.get("folder", folder / name))
+        for f in r.get("figures", []):
+            rel = Path(base / f["file"]).relative_to(folder) if (base / f["file"]).is_relative_to(folder) \
+                else base / f["file"]
+            lines += [f"![{_md(f['caption'])}]({rel.as_posix()})", "", f"*{_md(f['caption'])}*", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def html_page(results: dict[str, dict]) -> str:
+    e = lambda s: html.escape(str(s))
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(TITLE)}</title><style>"
+             "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;line-height:1.45}"
+             "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
+             "text-align:left}th{background:#f3f3f3}img{max-width:100%}figcaption{font-style:italic;color:#444}"
+             ".verdict{background:#eef6ee;padding:.5em .8em;border-left:4px solid #4a4}.meta{color:#666}"
+             "</style></head><body>", f"<h1>{e(TITLE)}</h1>",
+             "<table><tr><th>experiment</th><th>claim</th><th>verdict</th></tr>"]
+    parts += [f"<tr><td><a href='#{e(n)}'>{e(n)}</a></td><td>{e(c)}</td><td>{e(v)}</td></tr>"
+              for n, c, v in _summary(results)]
+    parts.append("</table>")
+    for name, r in results.items():
+        parts += [f"<h2 id='{e(name)}'>{e(name)}</h2>", f"<p><b>Claim.</b> {e(r.get('claim', ''))}</p>",
+                  f"<p class='verdict'><b>Verdict.</b> {e(verdict_of(name, r))}</p>",
+                  f"<p><b>Setup.</b> {e(r.get('setup', ''))}</p>", f"<p class='meta'>{e(_setup_line(r))}</p>"]
+        if r.get("parameters"):
+            parts.append("<p>Parameters: " + e(", ".join(f"{k} {v:,}" for k, v in r["parameters"].items())) + "</p>")
+        for t in r.get("tables", []):
+            parts.append(f"<p><b>{e(t['title'])}</b></p><table><tr>"
+                         + "".join(f"<th>{e(c)}</th>" for c in t["columns"]) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{e(_cell(c))}</td>" for c in row) + "</tr>" for row in t["rows"]]
+            parts.append("</table>")
+        base = Path(r.get("folder", "."))
+        for f in r.get("figures", []):
+            path = base / f["file"]
+            if path.is_file():
+                data = base64.b64encode(path.read_bytes()).decode("ascii")
+                parts.append(f"<figure><img alt='{e(f['caption'])}' src='data:image/png;base64,{data}'>"
+                             f"<figcaption>{e(f['caption'])}</figcaption></figure>")
+            else:
+                parts.append(f"<p class='meta'>(figure {e(f['file'])} is missing)</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+__all__ = ["write", "markdown", "html_page", "verdict_of"]

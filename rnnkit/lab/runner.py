@@ -1,0 +1,141 @@
+"""Runs lab experiments: one folder per experiment, holding ``result.json`` and its figures.
+
+A run writes into a fresh ``NAME.partial-*`` folder beside its final place and swaps it in only
+once the experiment has finished, so a crash or Ctrl-C mid-run leaves the previous result whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from . import EXPERIMENTS, PRESETS, experiment
+
+RESULT = "result.json"
+
+
+def check_out(out: str | Path) -> Path:
+    """``out`` as a folder to write results in; a ValueError when it is a file or lies under one."""
+    out = Path(out)
+    for part in (out, *out.parents):
+        if part.exists() and not part.is_dir():
+            raise ValueError(f"--out {out} is not a folder ({part} is a file); give a folder for the results")
+    return out
+
+
+def config_for(name: str, preset: str = "quick", seeds: int | None = None):
+    """Experiment ``name``'s config of ``preset``, with seeds 0..seeds-1 when ``seeds`` is given."""
+    module = experiment(name)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; the presets are: {', '.join(PRESETS)}")
+    cfg = module.PRESETS[preset]
+    if seeds is not None:
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"--seeds must be a positive integer; got {seeds!r}")
+        cfg = dataclasses.replace(cfg, seeds=tuple(range(seeds)))
+    return cfg
+
+
+def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | Path = "runs/lab",
+        progress: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Runs experiment ``name`` with ``preset`` (and ``seeds`` seeds instead of the preset's, when
+    given); writes ``out/name/result.json`` and the figures; returns the result.
+
+    Torch runs on at most 2 threads (the machine the committed results and run times come from).
+    """
+    module = experiment(name)
+    cfg = config_for(name, preset, seeds)
+    root = check_out(out)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / name
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(2, threads)))
+    work = Path(tempfile.mkdtemp(prefix=f"{name}.partial-", dir=root))
+    try:
+        log(f"{name} ({preset}, seeds {', '.join(map(str, cfg.seeds))}): {module.CLAIM}")
+        start = time.perf_counter()
+        result = module.run(cfg, work, progress)
+        seconds = time.perf_counter() - start
+        counts = result.get("parameters", {})
+        if counts:
+            log("  parameters: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        result = {"experiment": name, "claim": module.CLAIM, "preset": preset, "seeds": list(cfg.seeds),
+                  "config": dataclasses.asdict(cfg), "seconds": round(seconds, 1),
+                  "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                               "rnnkit": _version()},
+                  "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+                              "processor": platform.processor() or platform.machine()},
+                  **result}
+        result["verdict"] = module.verdict(result)
+        (work / RESULT).write_text(json.dumps(result, indent=1) + "\n")
+        _swap_in(work, final)
+        log(f"  verdict: {result['verdict']}  ({seconds:.0f} s)")
+        return result
+    finally:
+        torch.set_num_threads(threads)
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def load(folder: str | Path) -> dict[str, dict]:
+    """``{name: result}`` of the experiments with a ``result.json`` under ``folder``, in report order
+    (a diverged run's numbers are NaN: Python's json reads and writes them)."""
+    folder = Path(folder)
+    found = {}
+    for name in EXPERIMENTS:
+        path = folder / name / RESULT
+        if not path.is_file():  # a run that died while swapping its folder in left the old one aside
+            path = folder / f"{name}.old" / RESULT
+        if path.is_file():
+            try:
+                found[name] = json.loads(path.read_text(encoding="utf-8"))
+                found[name]["folder"] = str(path.parent)  # where its figures are
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ValueError(f"{path} is not a result file ({err}); rerun rnnkit lab run {name}") from None
+    return found
+
+
+def _swap_in(work: Path, final: Path) -> None:
+    """Replaces ``final`` by ``work``: the old folder is renamed aside first and removed only after
+    the new one is in place, so one of them is whole at every instant."""
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    work.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def main_names(names: list[str]) -> list[str]:
+    """The experiments ``names`` ask for (``all``: every one, in report order), each once."""
+    if not names:
+        raise ValueError("name at least one experiment, or all (rnnkit lab list shows them)")
+    chosen: list[str] = []
+    for name in names:
+        for one in (EXPERIMENTS if name == "all" else [name]):
+            experiment(one)  # a ValueError naming the experiments when unknown
+            if one not in chosen:
+                chosen.append(one)
+    return chosen
+
+
+__all__ = ["run", "load", "config_for", "check_out", "main_names", "RESULT"]

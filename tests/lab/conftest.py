@@ -1,0 +1,42 @@
+"""Fixtures of the lab's tests: a synthetic polarity file (the real one cannot ship), and one
+torch thread for the tiny presets."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_polarity(path, rows: int = 120, seed: int = 0) -> None:
+    """A tiny polarity TSV: random filler words plus one word that gives the label away."""
+    rng = random.Random(seed)
+    filler = "the a film movie story plot actor scene was is very quite and but".split()
+    lines = ["label\ttext"]
+    for _ in range(rows):
+        label = rng.choice(["pos", "neg"])
+        words = rng.choices(filler, k=rng.randint(2, 9))
+        words.insert(rng.randint(0, len(words)), "great" if label == "pos" else "awful")
+        lines.append(f"{label}\t{' '.join(words)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def polarity_file(tmp_path, monkeypatch):
+    path = tmp_path / "polarity.tsv"
+    write_polarity(path)
+    monkeypatch.setenv("RNNKIT_POLARITY", str(path))
+    return path
+
+
+@pytest.fixture
+def one_thread():
+    # On a shared, busy machine two OpenMP threads of tiny ops wait on each other for far longer
+    # than the work takes; one thread keeps the tiny preset at seconds.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,158 @@
+"""The lab's runner, report and command line, on a fake experiment (the real ones have their own
+tests): results land whole or not at all, verdicts are recomputed from the numbers, and bad input
+is one line on stderr."""
+
+from __future__ import annotations
+
+import json
+import types
+from dataclasses import dataclass
+
+import pytest
+
+import rnnkit.lab.report as report_mod
+import rnnkit.lab.runner as runner
+from rnnkit.cli import main
+from rnnkit.lab import common
+
+
+@dataclass
+class FakeConfig:
+    seeds: tuple[int, ...] = (0, 1, 2)
+    size: int = 3
+
+
+def _fake(fail: bool = False, loss: float = 0.5):
+    def run(cfg, out, progress=False):
+        if fail:
+            raise RuntimeError("boom mid-run")
+        fig, axes = common.new_figure()
+        axes[0][0].plot([1, 2, 3], [3, 2, loss])
+        figures = [common.figure(fig, out, "curve.png", "loss against steps")]
+        summary = common.summarize([loss + 0.01 * s for s in cfg.seeds])
+        return {"setup": "a fake", "parameters": {"A": 100, "B": 101}, "figures": figures, "loss": summary,
+                "tables": [common.table("losses", ["model", "loss"], [["A", common.pm(summary)],
+                                                                      ["A (published)", 0.1]])]}
+
+    def verdict(result):
+        return f"A's loss is {result['loss']['mean']:.2f}: {'learnt' if result['loss']['mean'] < 0.3 else 'not learnt'}"
+
+    return types.SimpleNamespace(NAME="gradient-flow", CLAIM="a claim", Config=FakeConfig,
+                                 PRESETS={"tiny": FakeConfig(seeds=(0,)), "quick": FakeConfig(), "full": FakeConfig()},
+                                 RUN_TIME={"quick": "1 s", "full": "2 s"}, run=run, verdict=verdict)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    module = _fake()
+    for mod in (runner, report_mod):
+        monkeypatch.setattr(mod, "experiment", lambda name: module)
+    return module
+
+
+def test_run_writes_the_result_with_its_metadata(tmp_path, fake):
+    result = runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    stored = json.loads((tmp_path / "gradient-flow" / "result.json").read_text())
+    assert stored["verdict"] == result["verdict"] == "A's loss is 0.51: not learnt"
+    assert stored["seeds"] == [0, 1, 2] and stored["preset"] == "quick" and stored["config"]["size"] == 3
+    assert stored["versions"]["torch"] and stored["seconds"] >= 0
+    assert (tmp_path / "gradient-flow" / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob("*.partial-*"))
+
+
+def test_seeds_replace_the_presets(tmp_path, fake):
+    result = runner.run("gradient-flow", "quick", seeds=5, out=tmp_path, log=lambda s: None)
+    assert result["seeds"] == [0, 1, 2, 3, 4] and result["loss"]["n"] == 5
+    with pytest.raises(ValueError, match="positive"):
+        runner.config_for("gradient-flow", "quick", 0)
+    with pytest.raises(ValueError, match="unknown preset"):
+        runner.config_for("gradient-flow", "huge")
+
+
+def test_a_failed_run_keeps_the_previous_result(tmp_path, monkeypatch, fake):
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    before = (tmp_path / "gradient-flow" / "result.json").read_text()
+    broken = _fake(fail=True)
+    monkeypatch.setattr(runner, "experiment", lambda name: broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    assert (tmp_path / "gradient-flow" / "result.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradient-flow"]
+
+
+def test_a_run_killed_while_swapping_leaves_the_old_result_readable(tmp_path, fake):
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    (tmp_path / "gradient-flow").rename(tmp_path / "gradient-flow.old")  # the instant between the two renames
+    assert runner.load(tmp_path)["gradient-flow"]["preset"] == "quick"
+
+
+def test_report_recomputes_the_verdict_from_the_numbers(tmp_path, fake):
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    path = tmp_path / "gradient-flow" / "result.json"
+    stored = json.loads(path.read_text())
+    stored["loss"]["mean"] = 0.05  # other numbers, the stale verdict text left in place
+    path.write_text(json.dumps(stored))
+    md, page = report_mod.write(tmp_path)
+    text, html = md.read_text(), page.read_text()
+    assert "A's loss is 0.05: learnt" in text and "not learnt" not in text
+    assert "A&#x27;s loss is 0.05: learnt" in html
+    assert "data:image/png;base64," in html and "curve.png" in text  # embedded; linked
+    assert "A (published)" in text and "| A | 0.51 ± 0.01 |" in text
+    assert "Parameters: A 100, B 101" in text
+
+
+def test_report_of_an_empty_or_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="holds no lab result"):
+        report_mod.write(tmp_path)
+    with pytest.raises(ValueError, match="not a folder"):
+        report_mod.write(tmp_path / "nope")
+
+
+def test_match_width_finds_the_closest_count():
+    import torch
+
+    build = lambda w: torch.nn.Linear(10, w)  # 11 w parameters
+    assert common.match_width(build, 11 * 37 + 3) == 37
+    assert common.match_width(build, 11 * 37 + 8) == 38
+
+
+def test_summarize_and_pm():
+    s = common.summarize([1.0, 2.0, 3.0])
+    assert s["mean"] == 2.0 and s["std"] == 1.0 and s["n"] == 3
+    assert common.pm(s) == "2 ± 1" and common.pm(common.summarize([0.5]), percent=True) == "50 %"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["lab", "run", "nope"], "unknown experiment 'nope'"),
+    (["lab", "run", "adding", "--preset", "huge"], "unknown preset 'huge'"),
+    (["lab", "run", "adding", "--seeds", "0"], "--seeds: must be a positive integer"),
+    (["lab", "run", "adding", "--polarity", "/no/such/file"], "--polarity /no/such/file is not a file"),
+    (["compare", "--length", "50"], "--length was removed"),
+    (["lab", "report", "/no/such/folder"], "is not a folder of lab results"),
+])
+def test_bad_input_is_one_line(capsys, argv, message):
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_out_pointing_to_a_file_is_one_line(tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("x")
+    for out in (file, file / "under"):
+        assert main(["lab", "run", "gradient-flow", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "is not a folder" in err and "\n" not in err
+
+
+def test_list_names_every_experiment(capsys):
+    from rnnkit.lab import EXPERIMENTS
+
+    assert main(["lab", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in EXPERIMENTS:
+        assert name in out
