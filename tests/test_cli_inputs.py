@@ -157,7 +157,7 @@ def test_a_5_mb_field_reads(capsys, classifier, tmp_path):
         (["train", "classify", "--data", "D", "--lr", "1e300"], "--lr: must be at most 1000.0"),
         (["generate", "--checkpoint", "C", "--seed", str(10**20)], "--seed: must lie in [0, 2**63)"),
         (["translate", "--checkpoint", "C", "--beam", str(10**20)], "--beam: must be at most 1000"),
-        (["compare", "--train-steps", str(2**63)], "--train-steps: must be at most 2147483647"),
+        (["compare", "--seeds", str(2**63)], "--seeds: must be at most 100"),
     ],
 )
 def test_bad_numbers_are_usage_errors(capsys, tmp_path, argv, match):
