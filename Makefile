@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-slow demo compare bench lint docs clean
+.PHONY: setup test test-slow test-gpu demo compare bench lint docs clean
 
 setup: $(STAMP)
 
@@ -16,11 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# CPU-only, also on a machine with a GPU: the CUDA devices are hidden, so --device auto is the CPU.
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	CUDA_VISIBLE_DEVICES= $(BIN)/python -m pytest -q -m "not slow and not gpu"
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# The tests that need a CUDA device (tests/test_devices_gpu.py); they skip where there is none.
+test-gpu: setup
+	$(BIN)/python -m pytest -q -m gpu
 
 demo: setup
 	$(BIN)/rnnkit demo

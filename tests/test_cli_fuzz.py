@@ -105,7 +105,7 @@ CHEAP = {
     "compare": [("--preset", "tiny"), ("--quiet", None)],
     "lab run": [("--preset", "tiny"), ("--quiet", None)],
 }
-READ_FLAGS = ("data", "valid_data", "input")  # dests of flags naming a file that is read
+READ_FLAGS = ("data", "valid_data", "input", "text")  # dests of flags naming a file that is read
 OUTPUT_FLAGS = ("out", "json", "plot_attention")  # dests of flags naming what is written
 STDIN_FLAGS = {"eval": "data", "predict classify": "input", "translate": "input"}  # where "-" reads stdin
 
@@ -606,6 +606,12 @@ def _write_values(dest, train):
 
 
 def _ckpt_values(task):
+    if task is None:  # lab run, compare: any kind may be given; the experiment says which kind it reads
+        return _weighted(
+            (6, st.sampled_from([Ckpt("valid", other) for other in ("classify", "seq2seq", "lm")])),
+            (2, st.sampled_from([Ckpt(k) for k in ("missing", "empty-dir", "devnull", "file")])),
+            (1, st.sampled_from([*NASTY_PATHS, "/"])),
+        )
     variants = [n for n in CORRUPTIONS if task == "classify" or not n.startswith("labels")]
     return _weighted(
         (8, st.just(Ckpt("valid", task))),
@@ -728,7 +734,8 @@ def _build(plan: Plan) -> Invocation:
                 must_fail.append(reason)
         argv += [f"{name}={value}"] if joined else [name, value]
 
-    if any(f.dest == "checkpoint" for f in flags) and "checkpoint" not in given:
+    # lab run and compare (no task) take --checkpoint only for the experiments that read one
+    if task and any(f.dest == "checkpoint" for f in flags) and "checkpoint" not in given:
         if plan.checkpoint:
             argv += ["--checkpoint", Ckpt("valid", task)]
             given["checkpoint"] = Ckpt("valid", task)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import UserError, add_train_flags, input_lines
+from .common import UserError, add_device_flag, add_train_flags, device, input_lines
 
 
 def cmd_train_classify(args) -> None:
@@ -13,6 +13,7 @@ def cmd_train_classify(args) -> None:
     from .run import training_run
 
     sections = {"model": ClassifierModelConfig, "text": TextConfig, "train": TrainConfig}
+    device(args)  # a device this machine lacks: one line, before the folder is claimed or the data read
     with training_run(args, sections, "runs/classify") as data:
         if not args.data:
             raise UserError("give the training data with --data FILE.tsv")
@@ -42,7 +43,7 @@ def cmd_eval_classify(args) -> None:
     from ..tasks.classification import Classifier
     from ..text.datasets import read_labeled_rows
 
-    clf = Classifier.load(args.checkpoint)
+    clf = Classifier.load(args.checkpoint, device(args))
     rows = read_labeled_rows(args.data, args.text_column, args.label_column, need_two_labels=False, stdin=True)
     result = clf.evaluate(rows, progress=not args.quiet)
     print(f"accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}  examples {result['examples']}")
@@ -51,9 +52,10 @@ def cmd_eval_classify(args) -> None:
 def cmd_predict_classify(args) -> None:
     from ..tasks.classification import Classifier
 
+    where = device(args)
     texts, filled = input_lines(args, "text {i} is empty; give texts with words in them",
                                 "nothing to classify: give texts as arguments or --input FILE")
-    clf = Classifier.load(args.checkpoint)
+    clf = Classifier.load(args.checkpoint, where)
     predictions = dict(zip(filled, clf.predict([texts[i] for i in filled], progress=not args.quiet)))
     for i, text in enumerate(texts):
         if i not in predictions:
@@ -81,6 +83,7 @@ def register(sub, train, ev, predict) -> None:
     ec.add_argument("--text-column", help="name or 0-based index of the text column (default: text)")
     ec.add_argument("--label-column", help="name or 0-based index of the label column (default: label)")
     ec.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_flag(ec)
     ec.set_defaults(run=cmd_eval_classify)
 
     pc = predict.add_parser("classify", help="label texts given as arguments or one per line in --input")
@@ -89,4 +92,5 @@ def register(sub, train, ev, predict) -> None:
     pc.add_argument("--input", help="a UTF-8 file, one text per line (a blank line gets an empty output line); "
                     "- reads standard input")
     pc.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_flag(pc)
     pc.set_defaults(run=cmd_predict_classify)

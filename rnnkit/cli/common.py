@@ -117,6 +117,21 @@ def input_lines(args, empty_argument: str, nothing: str) -> tuple[list[str], lis
     return texts, [i for i, text in enumerate(texts) if text.strip()]
 
 
+def add_device_flag(parser) -> None:
+    """``--device`` of the commands that load a checkpoint (``train`` takes it from ``TrainConfig``)."""
+    parser.add_argument("--device", default="auto",
+                        help="where to run: auto (the first CUDA device if there is one, else the CPU), cpu, cuda, "
+                             "cuda:N or mps (default: auto)")
+
+
+def device(args):
+    """The :class:`torch.device` ``--device`` names, checked first thing: a device this machine
+    lacks is one line (which devices it has), before any data is read or model loaded."""
+    from ..train.runtime import resolve_device
+
+    return resolve_device(getattr(args, "device", None))
+
+
 def add_train_flags(parser, configs, defaults=None) -> None:
     """The flags of every ``train`` command: one per field of each typed config, and --quiet.
     ``defaults``: the command's own defaults for some fields (see ``add_config_arguments``)."""

@@ -9,6 +9,7 @@ from .common import positive_at_most
 # the experiments that read the sentence-polarity file, which cannot be bundled
 POLARITY_EXPERIMENTS = ("max-length", "gru-vs-lstm", "cnn-vs-rnn")
 MAX_SEEDS = 100  # a typo like --seeds 1000000 would run for months
+MAX_BEAM = 1000
 
 
 def _add_run_flags(parser, default_preset: str = "quick") -> None:
@@ -22,7 +23,34 @@ def _add_run_flags(parser, default_preset: str = "quick") -> None:
                         help="the sentence-polarity file (rotten-tomatoes.tsv, label<TAB>text) for max-length, "
                              "gru-vs-lstm and cnn-vs-rnn (default: $RNNKIT_POLARITY, else ../shared/data beside "
                              "the checkout)")
+    parser.add_argument("--checkpoint", default=None, metavar="DIR",
+                        help="a trained run folder to analyse instead of training one: a seq2seq checkpoint for "
+                             "beam-vs-greedy, a character-level LSTM or GRU language model for inside-the-lstm")
+    parser.add_argument("--beam-sizes", type=_beam_sizes, default=None, metavar="K,K,...",
+                        help="beam sizes for beam-vs-greedy, e.g. 1,5,10 (default: the preset's)")
+    parser.add_argument("--text", default=None, metavar="PATH",
+                        help="a UTF-8 text file for inside-the-lstm to train on and look inside, instead of the "
+                             "bundled Shakespeare")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _beam_sizes(text: str) -> tuple[int, ...]:
+    import argparse
+
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be integers separated by commas, e.g. 1,5,10; got {text!r}") from None
+    if not sizes or any(k < 1 for k in sizes):
+        raise argparse.ArgumentTypeError(f"beam sizes must be integers >= 1, e.g. 1,5,10; got {text!r}")
+    if any(k > MAX_BEAM for k in sizes):
+        raise argparse.ArgumentTypeError(f"beam sizes must be at most {MAX_BEAM}; got {text!r}")
+    return tuple(dict.fromkeys(sizes))
+
+
+def options(args) -> dict:
+    """The experiment-specific flags of ``args`` as config fields (None: not given)."""
+    return {"checkpoint": args.checkpoint, "beam_sizes": args.beam_sizes, "text": args.text}
 
 
 def _check_preset(preset: str) -> None:
@@ -40,8 +68,9 @@ def run_all(names: list[str], args) -> list[str]:
     _check_preset(args.preset)
     chosen = runner.main_names(names)
     runner.check_out(args.out)
+    runner.options_users(options(args), chosen)
     for name in chosen:
-        runner.config_for(name, args.preset, args.seeds)
+        runner.config_for(name, args.preset, args.seeds, options(args))
     if args.polarity is not None:
         if not os.path.isfile(args.polarity):
             raise ValueError(f"--polarity {args.polarity} is not a file; give the path to rotten-tomatoes.tsv")
@@ -50,7 +79,7 @@ def run_all(names: list[str], args) -> list[str]:
         data.polarity()  # a missing file is reported now, not after an hour of other experiments
     for i, name in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] ", end="")
-        runner.run(name, args.preset, args.seeds, args.out, progress=not args.quiet)
+        runner.run(name, args.preset, args.seeds, args.out, progress=not args.quiet, options=options(args))
     return chosen
 
 

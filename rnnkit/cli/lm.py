@@ -7,7 +7,9 @@ from pathlib import Path
 from .common import (
     MAX_BEAM,
     UserError,
+    add_device_flag,
     add_train_flags,
+    device,
     non_negative,
     non_negative_at_most,
     positive_at_most,
@@ -38,6 +40,7 @@ def cmd_train_lm(args) -> None:
     from ..train.trainer import Trainer
     from .run import training_run
 
+    device(args)  # a device this machine lacks: one line, before the folder is claimed or the text read
     with training_run(args, {"model": LanguageModelConfig, "lm": LMConfig, "train": TrainConfig}, "runs/lm") as data:
         recipe = LM_TCN_RECIPE if args.cell == "tcn" else LM_RECIPE  # (after --resume filled in the saved flags)
         model_cfg = config_from_args(LanguageModelConfig, args, recipe)
@@ -51,16 +54,18 @@ def cmd_train_lm(args) -> None:
     print(f"best validation: {nats_to_report(best)}")
     print(f"checkpoint in {train_cfg.out}, loss curve {Path(train_cfg.out) / 'loss.png'}")
     if not args.quiet:
-        sample = LanguageModel.load(train_cfg.out).generate(max_tokens=200, temperature=0.8, seed=0)[0]
+        sample = LanguageModel.load(train_cfg.out, train_cfg.device).generate(max_tokens=200, temperature=0.8,
+                                                                               seed=0)[0]
         print(f"sample:\n{sample}")
 
 
 def cmd_eval_lm(args) -> None:
     from ..tasks.language_model import LanguageModel, nats_to_report
 
+    where = device(args)
     if bool(args.corpus) == bool(args.data):  # before anything is loaded or read
         raise UserError("give exactly one of --corpus NAME and --data FILE")
-    lm = LanguageModel.load(args.checkpoint)
+    lm = LanguageModel.load(args.checkpoint, where)
     text = _lm_texts(args)[args.split] if args.corpus else read_text(args.data, stdin=True)
     print(nats_to_report(lm.evaluate(text, progress=not args.quiet)))
 
@@ -68,7 +73,7 @@ def cmd_eval_lm(args) -> None:
 def cmd_generate(args) -> None:
     from ..tasks.language_model import LanguageModel
 
-    lm = LanguageModel.load(args.checkpoint)
+    lm = LanguageModel.load(args.checkpoint, device(args))
     outs = lm.generate(args.prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed,
                        greedy=args.greedy, num=args.num, beam=args.beam)
     for i, text in enumerate(outs):
@@ -91,8 +96,10 @@ def cmd_demo(args) -> None:
           "training on the CPU\n")
     texts = corpora.load("shakespeare")
     # The demo's folder is the demo's own: a second `make demo` replaces the first one's run.
+    # The demo is the CPU's: its recipe and its 3 minutes are measured there.
     model_cfg, lm_cfg, train_cfg = recipe_configs(args.out, recipe=LM_DEMO_RECIPE, epochs=50, max_minutes=args.minutes,
-                                                  eval_every=1000, patience=0, checkpoint_every=500, overwrite=True)
+                                                  eval_every=1000, patience=0, checkpoint_every=500, overwrite=True,
+                                                  device="cpu")
     task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg, lm_cfg, train_cfg)
     best = Trainer(task, train_cfg, progress=not args.quiet).fit()
     print(f"\nbest validation: {nats_to_report(best)}")
@@ -126,6 +133,7 @@ def register(sub, train, ev) -> None:
     el.add_argument("--split", default="test", choices=("train", "validation", "test"),
                     help="which part of --corpus (default: test)")
     el.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_flag(el)
     el.set_defaults(run=cmd_eval_lm)
 
     gen = sub.add_parser("generate", help="continue a prompt with a language model")
@@ -146,4 +154,5 @@ def register(sub, train, ev) -> None:
                      help="beam search of this width (default: 0 = sample); "
                      "with --num N, the N best")
     gen.add_argument("--num", type=positive_at_most(1000), default=1, help="how many continuations (default: 1)")
+    add_device_flag(gen)
     gen.set_defaults(run=cmd_generate)

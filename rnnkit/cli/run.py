@@ -14,7 +14,8 @@ from .common import UserError
 # Flags that name the data outside the typed configs; saved in each checkpoint's "data" record.
 DATA_FLAGS = ("data", "valid_data", "corpus", "text_column", "label_column")
 _PATHS = ("data", "valid_data")
-_NOT_FILLED = ("out", "resume", "overwrite")  # how this invocation runs, never taken from the saved run
+# How this invocation runs, never taken from the saved run (a run trained on a GPU resumes on this machine's --device).
+_NOT_FILLED = ("out", "resume", "overwrite", "device")
 
 
 def _sha256(path: str) -> str:

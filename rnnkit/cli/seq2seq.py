@@ -10,7 +10,9 @@ from ..config import MAX_DECODE_LEN
 from .common import (
     MAX_BEAM,
     UserError,
+    add_device_flag,
     add_train_flags,
+    device,
     input_lines,
     non_negative,
     positive,
@@ -46,6 +48,7 @@ def cmd_train_seq2seq(args) -> None:
     from .run import training_run
 
     sections = {"model": Seq2SeqModelConfig, "seq2seq": Seq2SeqConfig, "train": TrainConfig}
+    device(args)  # a device this machine lacks: one line, before the folder is claimed or the data read
     with training_run(args, sections, "runs/seq2seq") as data:
         pairs = _pairs(args)
         recipe = SEQ2SEQ_RECIPES.get(args.corpus, {})  # a bundled corpus brings its measured recipe
@@ -64,13 +67,14 @@ def cmd_translate(args) -> None:
     from ..decode import DecodeConfig
     from ..tasks.translation import Translator
 
+    where = device(args)
     sources, filled = input_lines(args, "source {i} is empty",
                                   "nothing to translate: give sources as arguments or --input FILE")
     if args.n_best > args.beam:
         raise UserError(f"--n-best {args.n_best} is more than --beam {args.beam}; a beam keeps at most --beam "
                         "translations")
     plot = _plot_path(args.plot_attention) if args.plot_attention else None
-    translator = Translator.load(args.checkpoint)
+    translator = Translator.load(args.checkpoint, where)
     config = DecodeConfig(num_beams=args.beam, num_return_sequences=args.n_best, max_new_tokens=args.max_len)
     results = translator.translate([sources[i] for i in filled], progress=not args.quiet, config=config)
     by_line = dict(zip(filled, results))
@@ -117,7 +121,7 @@ def _plot_path(name: str) -> Path:
 def cmd_eval_seq2seq(args) -> None:
     from ..tasks.translation import Translator
 
-    translator = Translator.load(args.checkpoint)
+    translator = Translator.load(args.checkpoint, device(args))
     pairs = _pairs(args, "eval")["eval"]
     if args.limit:
         pairs = pairs[: args.limit]
@@ -154,6 +158,7 @@ def register(sub, train, ev) -> None:
                     help="evaluate the first N pairs only (default: 0 = all)")
     es.add_argument("--json", help="also write the figures to this JSON file")
     es.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_flag(es)
     es.set_defaults(run=cmd_eval_seq2seq)
 
     tr = sub.add_parser("translate", help="translate with a sequence-to-sequence model")
@@ -169,4 +174,5 @@ def register(sub, train, ev) -> None:
     tr.add_argument("--plot-attention", metavar="OUT.png",
                     help="heatmap of the first translation's attention (.png added when OUT has no suffix)")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_flag(tr)
     tr.set_defaults(run=cmd_translate)

@@ -147,7 +147,13 @@ class TrainConfig:
     overwrite: bool = _f(False, "replace the run --out holds; its files go once this run has saved its first "
                          "checkpoint")
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)", low="non_negative")
+    # How this invocation runs, not what it trains: a run may resume on another device, and
+    # --resume never takes it from the saved run (see rnnkit.cli.run).
+    device: str = _f("auto", "where to train: auto (the first CUDA device if there is one, else the CPU), cpu, cuda, "
+                     "cuda:N or mps")
     precision: str = _f("float32", "bfloat16: mixed precision (torch.autocast) for the forward pass; weights, "
                         "optimiser and carried states stay float32; rnnkit's own recurrences stay float32. "
-                        "auto: bfloat16 where the hardware has fast bfloat16 (CPU with AVX-512 BF16 or AMX, or "
-                        "a GPU that supports it), else float32", choices=("float32", "bfloat16", "auto"))
+                        "float16: the same in float16 with a gradient scaler (CUDA only). "
+                        "auto: on a CUDA device bfloat16 where it computes it natively, else float16; elsewhere "
+                        "bfloat16 where the CPU has fast bfloat16 (AVX-512 BF16 or AMX), else float32",
+                        choices=("float32", "bfloat16", "float16", "auto"))

@@ -1,5 +1,6 @@
-"""The lab: the study notes' claims about RNN, LSTM, GRU and CNN, each as an experiment that
-trains the models side by side at matched size and measures.
+"""The lab: the study notes' claims about RNN, LSTM, GRU and CNN, beam search and attention, each
+as an experiment that trains the models side by side at matched size and measures; and a look
+inside a trained LSTM and GRU (gate saturation, interpretable units).
 
 One module per experiment (see :mod:`rnnkit.lab.common` for what a module holds);
 :func:`experiment` imports one by its command-line name, :func:`rnnkit.lab.runner.run` runs it and
@@ -12,7 +13,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-# command-line name -> module, in the order of the report (claims 1, 2, 3, 4)
+# command-line name -> module, in the order of the report (claims 1, 2, 3, 4, then the
+# sequence-to-sequence claims and the look inside a trained LSTM)
 EXPERIMENTS = {
     "gradient-flow": "gradient_flow",
     "max-length": "max_length",
@@ -21,6 +23,9 @@ EXPERIMENTS = {
     "memory-length": "memory_length",
     "gru-vs-lstm": "gru_vs_lstm",
     "cnn-vs-rnn": "cnn_vs_rnn",
+    "beam-vs-greedy": "beam_vs_greedy",
+    "attention-word-order": "attention_word_order",
+    "inside-the-lstm": "inside_lstm",
 }
 PRESETS = ("tiny", "quick", "full")
 

@@ -10,7 +10,13 @@ An experiment is a module of :mod:`rnnkit.lab` with
 - ``run(cfg, out: Path, progress: bool) -> dict``: trains and measures, writes its PNG figures into
   ``out`` and returns a JSON-able result holding at least ``setup`` (one paragraph), ``parameters``
   (model -> count), ``tables`` (see :func:`table`), ``figures`` (see :func:`figure`),
-- ``verdict(result) -> str``: one line computed from the numbers of ``result`` (never fixed text).
+- ``verdict(result) -> str``: one line computed from the numbers of ``result`` (never fixed text),
+- optionally ``check(cfg) -> None``: raises a ValueError naming the problem when ``cfg`` cannot
+  run (a checkpoint of the wrong kind, an empty text), before any training.
+
+A result may also hold ``highlights``: a list of ``{"title", "text", "values", "caption"}`` with
+one value in [-1, 1] per character of ``text``; the HTML report colours each character by its
+value (red positive, blue negative), as Karpathy et al. (2015) show what a unit tracks.
 
 The runner (:mod:`rnnkit.lab.runner`) adds the name, claim, preset, config, timing and verdict and
 writes ``result.json``; the report (:mod:`rnnkit.lab.report`) reads only those files.

@@ -3,7 +3,8 @@
 
 Per experiment: the claim, the verdict (recomputed from the stored numbers by the experiment's own
 ``verdict``, so a report never carries text its numbers do not support), the setup, the parameter
-counts, the tables (ours beside the published figures) and the figures with their captions.
+counts, the tables (ours beside the published figures), the highlighted texts (HTML only: one
+coloured span per character) and the figures with their captions.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def markdown(results: dict[str, dict], folder: Path) -> str:
                       "|" + "---|" * len(t["columns"])]
             lines += ["| " + " | ".join(_md(_cell(c)) for c in row) + " |" for row in t["rows"]]
             lines.append("")
+        for h in r.get("highlights", []):
+            lines += [f"**{_md(h['title'])}** (coloured text, one colour per character: see report.html)", "",
+                      f"*{_md(h['caption'])}*", ""]
         base = Path(r.get("folder", folder / name))
         for f in r.get("figures", []):
             rel = Path(base / f["file"]).relative_to(folder) if (base / f["file"]).is_relative_to(folder) \
@@ -92,6 +96,8 @@ def html_page(results: dict[str, dict]) -> str:
              "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
              "text-align:left}th{background:#f3f3f3}img{max-width:100%}figcaption{font-style:italic;color:#444}"
              ".verdict{background:#eef6ee;padding:.5em .8em;border-left:4px solid #4a4}.meta{color:#666}"
+             ".chars{font-family:ui-monospace,monospace;font-size:13px;white-space:pre-wrap;line-height:1.6;"
+             "border:1px solid #ddd;padding:.5em}"
              "</style></head><body>", f"<h1>{e(TITLE)}</h1>",
              "<table><tr><th>experiment</th><th>claim</th><th>verdict</th></tr>"]
     parts += [f"<tr><td><a href='#{e(n)}'>{e(n)}</a></td><td>{e(c)}</td><td>{e(v)}</td></tr>"
@@ -108,6 +114,7 @@ def html_page(results: dict[str, dict]) -> str:
                          + "".join(f"<th>{e(c)}</th>" for c in t["columns"]) + "</tr>")
             parts += ["<tr>" + "".join(f"<td>{e(_cell(c))}</td>" for c in row) + "</tr>" for row in t["rows"]]
             parts.append("</table>")
+        parts += [highlight_html(h) for h in r.get("highlights", [])]
         base = Path(r.get("folder", "."))
         for f in r.get("figures", []):
             path = base / f["file"]
@@ -121,10 +128,29 @@ def html_page(results: dict[str, dict]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _colour(value: float) -> str:
+    """A background for a value in [-1, 1]: red for positive, blue for negative, white at 0
+    (non-finite values, e.g. a padded step, stay white)."""
+    v = max(-1.0, min(1.0, value)) if value == value and abs(value) != float("inf") else 0.0
+    return f"rgba(220,40,40,{v:.2f})" if v >= 0 else f"rgba(40,90,220,{-v:.2f})"
+
+
+def highlight_html(h: dict) -> str:
+    """One highlight: its title, the text with one coloured span per character, the caption."""
+    text, values = h["text"], h["values"]
+    if len(values) != len(text):
+        return f"<p class='meta'>(highlight {html.escape(h.get('title', ''))}: {len(values)} values for " \
+               f"{len(text)} characters; not shown)</p>"
+    spans = "".join(f"<span style='background:{_colour(float(v))}'>{html.escape(ch)}</span>"
+                    for ch, v in zip(text, values))
+    return (f"<figure><p><b>{html.escape(h.get('title', ''))}</b></p><div class='chars'>{spans}</div>"
+            f"<figcaption>{html.escape(h.get('caption', ''))}</figcaption></figure>")
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
-__all__ = ["write", "markdown", "html_page", "verdict_of"]
+__all__ = ["write", "markdown", "html_page", "verdict_of", "highlight_html"]

@@ -33,8 +33,11 @@ def check_out(out: str | Path) -> Path:
     return out
 
 
-def config_for(name: str, preset: str = "quick", seeds: int | None = None):
-    """Experiment ``name``'s config of ``preset``, with seeds 0..seeds-1 when ``seeds`` is given."""
+def config_for(name: str, preset: str = "quick", seeds: int | None = None, options: dict | None = None):
+    """Experiment ``name``'s config of ``preset``, with seeds 0..seeds-1 when ``seeds`` is given and
+    the fields of ``options`` (e.g. ``{"checkpoint": ...}``) that this experiment's config has
+    (the others are for other experiments of the same command); checked by the experiment's
+    ``check`` when it has one, so a bad checkpoint or text fails before any training."""
     module = experiment(name)
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; the presets are: {', '.join(PRESETS)}")
@@ -43,18 +46,38 @@ def config_for(name: str, preset: str = "quick", seeds: int | None = None):
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ValueError(f"--seeds must be a positive integer; got {seeds!r}")
         cfg = dataclasses.replace(cfg, seeds=tuple(range(seeds)))
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    chosen = {k: v for k, v in (options or {}).items() if v is not None and k in fields}
+    if chosen:
+        cfg = dataclasses.replace(cfg, **chosen)
+    if hasattr(module, "check"):
+        module.check(cfg)
     return cfg
 
 
+def options_users(options: dict, names: list[str]) -> None:
+    """A ValueError when an option of ``options`` is given but none of the experiments ``names``
+    reads it (it would be ignored silently)."""
+    for key, value in options.items():
+        if value is None:
+            continue
+        users = [n for n in EXPERIMENTS if key in {f.name for f in dataclasses.fields(experiment(n).Config)}]
+        if not any(n in users for n in names):
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"{flag} is read by {', '.join(users) or 'no experiment'}, none of which is chosen; "
+                             f"drop {flag} or run one of those")
+
+
 def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | Path = "runs/lab",
-        progress: bool = False, log: Callable[[str], None] = print) -> dict:
+        progress: bool = False, log: Callable[[str], None] = print, options: dict | None = None) -> dict:
     """Runs experiment ``name`` with ``preset`` (and ``seeds`` seeds instead of the preset's, when
-    given); writes ``out/name/result.json`` and the figures; returns the result.
+    given; ``options``: see :func:`config_for`); writes ``out/name/result.json`` and the figures;
+    returns the result.
 
     Torch runs on at most 2 threads (the machine the committed results and run times come from).
     """
     module = experiment(name)
-    cfg = config_for(name, preset, seeds)
+    cfg = config_for(name, preset, seeds, options)
     root = check_out(out)
     root.mkdir(parents=True, exist_ok=True)
     final = root / name
@@ -138,4 +161,4 @@ def main_names(names: list[str]) -> list[str]:
     return chosen
 
 
-__all__ = ["run", "load", "config_for", "check_out", "main_names", "RESULT"]
+__all__ = ["run", "load", "config_for", "options_users", "check_out", "main_names", "RESULT"]

@@ -197,9 +197,10 @@ class Seq2Seq(nn.Module):
 
     def _decoding_generator(self, rows: int):
         """The generator for a decoding run: its weight packed once for oneDNN (the largest product
-        of each step, 1.6-2x faster packed) when no gradient is wanted, else the module itself."""
+        of each step, 1.6-2x faster packed) when no gradient is wanted and the model is on the CPU,
+        else the module itself (oneDNN's packed product is a CPU kernel; a GPU runs the module)."""
         weight, bias = self.generator.weight, self.generator.bias
-        if torch.is_grad_enabled() and weight.requires_grad:
+        if (torch.is_grad_enabled() and weight.requires_grad) or weight.device.type != "cpu":
             return self.generator
         product = StepMatmul(weight.detach(), rows, None if bias is None else bias.detach())
         return product if product.uses_onednn else self.generator

@@ -1,8 +1,8 @@
 """Recurrent layers and cells: drop-in replacements for torch.nn's.
 
 ``import rnnkit.nn as nn`` can replace ``import torch.nn as nn``: the names defined here are
-rnnkit's (RNN, LSTM, GRU and their cells, and the convolutional
-sequence models TemporalConvNet and TextCNN), every other name (``Linear``, ``Module``,
+rnnkit's (RNN, LSTM, GRU and their cells, the convolutional sequence models TemporalConvNet and
+TextCNN, and ``gate_activations`` to look inside a trained cell), every other name (``Linear``, ``Module``,
 ``utils``, ``functional``...) is torch.nn's own.
 """
 
@@ -15,12 +15,13 @@ from ._linear_cross_entropy import linear_cross_entropy
 from .attention import Attention
 from .backend import BACKENDS
 from .cells import GRUCell, LSTMCell, RNNCell
+from .gates import GateTrace, gate_activations
 from .recurrent import GRU, LSTM, RNN, RNNBase
 from .tcn import TemporalConvNet
 from .text_cnn import TextCNN
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNBase", "RNNCell", "LSTMCell", "GRUCell", "Attention", "BACKENDS",
-           "TemporalConvNet", "TextCNN", "InputError", "linear_cross_entropy"]
+           "TemporalConvNet", "TextCNN", "InputError", "linear_cross_entropy", "gate_activations", "GateTrace"]
 
 
 def __getattr__(name: str):

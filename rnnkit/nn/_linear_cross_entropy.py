@@ -12,7 +12,9 @@ pass (the loss is a scalar, so the backward pass only scales them).
 
 The arithmetic is the unfused one's: logits in the compute dtype (bfloat16 under autocast, as
 ``F.linear`` would give), softmax and loss in float32, the gradient of the logits cast back to the
-compute dtype for the two products of the backward pass.
+compute dtype for the two products of the backward pass. Under float16 that gradient and its two
+products stay in float32: they are formed here, before a gradient scaler has scaled them, and
+float16's range would flush the small ones to zero.
 """
 
 from __future__ import annotations
@@ -66,8 +68,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             b = None if bias is None else bias.to(dtype)
             N, V = h.shape[0], w.shape[0]
             wide = torch.promote_types(dtype, torch.float32)  # softmax and sums: float32 at least
+            grad_dtype = wide if dtype == torch.float16 else dtype  # (see the module's docstring)
             total = torch.zeros((), dtype=torch.float64, device=h.device)
-            grad_logits = torch.empty(N, V, dtype=dtype, device=h.device) if need_grad else None
+            grad_logits = torch.empty(N, V, dtype=grad_dtype, device=h.device) if need_grad else None
             grad_bias = torch.zeros(V, dtype=wide, device=h.device) if wants[2] else None
             for start in range(0, N, rows):
                 t = target[start : start + rows].unsqueeze(1)
@@ -90,8 +93,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     if grad_bias is not None:
                         grad_bias += p.sum(dim=0)
             if need_grad:
-                ctx.save_for_backward(grad_logits @ w if wants[0] else None,
-                                      grad_logits.t() @ h if wants[1] else None,
+                ctx.save_for_backward(grad_logits @ w.to(grad_dtype) if wants[0] else None,
+                                      grad_logits.t() @ h.to(grad_dtype) if wants[1] else None,
                                       grad_bias if wants[2] else None)
                 ctx.dtypes = hidden.dtype, weight.dtype, None if bias is None else bias.dtype
         return (total / N).to(wide)

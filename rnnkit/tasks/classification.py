@@ -2,11 +2,12 @@
 
     task = ClassificationTask.from_rows(train_rows, valid_rows, model_cfg, text_cfg, train_cfg)
     Trainer(task, train_cfg).fit()
-    clf = Classifier.load("runs/classify")       # rebuilt from the checkpoint alone
+    clf = Classifier.load("runs/classify")       # rebuilt from the checkpoint alone; device="cuda" for a GPU
     clf.predict(["a fine film"])                 # [("pos", 0.93)]
 
 The texts' codec (tokenizer + vocabulary) is ``task.codec`` / ``clf.codec``; their length limits
-are the :class:`TextConfig` ``text_cfg``.
+are the :class:`TextConfig` ``text_cfg``. Batches go to the model's device; their lengths stay on
+the CPU, where the recurrent layers read them (packing a batch for cuDNN needs them there).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..text.batching import BucketBatchSampler, pad_batch, padding_fraction
 from ..text.codec import TextCodec
 from ..text.vocab import warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
-from ..train.runtime import seed_everything
+from ..train.runtime import module_device, resolve_device, seed_everything
 from ._progress import progress_bar
 
 MODEL_TYPE = "classifier"
@@ -47,9 +48,14 @@ def encode_texts(codec: TextCodec, texts: Sequence[str], cfg: TextConfig) -> lis
     return out
 
 
-def make_batch(encoded: Sequence[list[int]], labels: Sequence[int] | None, index: Sequence[int]):
+def make_batch(encoded: Sequence[list[int]], labels: Sequence[int] | None, index: Sequence[int],
+               device: torch.device | None = None):
+    """``(ids (B, T), lengths (B,), labels (B,) or None)`` of the texts ``index``; ids and labels on
+    ``device`` (default: the CPU), lengths on the CPU."""
     ids, lengths, _ = pad_batch([encoded[i] for i in index])
     y = None if labels is None else torch.tensor([labels[i] for i in index])
+    if device is not None:
+        ids, y = ids.to(device), None if y is None else y.to(device)
     return ids, lengths, y
 
 
@@ -94,6 +100,8 @@ class ClassificationTask:
 
     def loss(self, batch):
         ids, lengths, y = batch
+        device = module_device(self.model)
+        ids, y = ids.to(device), y.to(device)
         return F.cross_entropy(at_least_float32(self.model(ids, lengths)), y), len(y)
 
     def evaluate(self) -> dict:
@@ -107,13 +115,15 @@ class ClassificationTask:
 
 @torch.no_grad()
 def evaluate(model, encoded, labels, batch_size: int = 256, progress: bool = False) -> dict:
-    """Accuracy and mean cross-entropy over ``encoded`` texts; ``progress``: a bar on a terminal."""
+    """Accuracy and mean cross-entropy over ``encoded`` texts, on ``model``'s device; ``progress``:
+    a bar on a terminal."""
     model.eval()
+    device = module_device(model)
     correct, total_loss = 0, 0.0
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # little padding
     starts = range(0, len(order), batch_size)
     for start in progress_bar(starts, len(starts), "evaluate", progress):
-        ids, lengths, y = make_batch(encoded, labels, order[start : start + batch_size])
+        ids, lengths, y = make_batch(encoded, labels, order[start : start + batch_size], device)
         logits = model(ids, lengths)
         total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
@@ -128,7 +138,11 @@ class Classifier:
         self.model, self.codec, self.text_cfg, self.labels = model.eval(), codec, text_cfg, labels
 
     @classmethod
-    def load(cls, directory) -> Classifier:
+    def load(cls, directory, device: str | torch.device = "cpu") -> Classifier:
+        """The classifier saved in ``directory``, on ``device`` (see
+        :func:`~rnnkit.train.runtime.resolve_device`; ``"auto"``: a GPU where there is one). The
+        weights are read onto the CPU and then moved, so a checkpoint saved on any device loads."""
+        device = resolve_device(device)
         ckpt = load_checkpoint(directory, MODEL_TYPE)
         meta = ckpt.meta
         with checkpoint_fields(directory):
@@ -138,7 +152,12 @@ class Classifier:
             model = SequenceClassifier.from_config(config_from_meta(ClassifierModelConfig, meta, "model", directory),
                                                    len(codec.vocab), len(labels), codec.vocab.pad_id)
         ckpt.load_into(model)
-        return cls(model, codec, text_cfg, labels)
+        return cls(model.to(device), codec, text_cfg, labels)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs (prediction and evaluation run there too)."""
+        return module_device(self.model)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """The ids the model reads for each text (see :func:`encode_texts`)."""
@@ -153,9 +172,10 @@ class Classifier:
         out: list[tuple[str, float]] = []
         starts = range(0, len(encoded), batch_size)
         for start in progress_bar(starts, len(starts), "predict", progress):
-            ids, lengths, _ = make_batch(encoded, None, range(start, min(start + batch_size, len(encoded))))
+            ids, lengths, _ = make_batch(encoded, None, range(start, min(start + batch_size, len(encoded))),
+                                         self.device)
             probs = self.model(ids, lengths).softmax(1)
-            p, k = probs.max(1)
+            p, k = (t.cpu() for t in probs.max(1))  # one copy from the device, not one per text
             out += [(self.labels[int(i)], float(q)) for q, i in zip(p, k)]
         return out
 

@@ -2,11 +2,13 @@
 
     task = LanguageModelTask.from_text(train_text, valid_text, model_cfg, lm_cfg, train_cfg)
     Trainer(task, train_cfg).fit()
-    lm = LanguageModel.load("runs/lm")
+    lm = LanguageModel.load("runs/lm")                   # device="cuda" to run it on the GPU
     lm.generate("ROMEO:", max_tokens=200, temperature=0.8)
     lm.generate("ROMEO:", config=DecodeConfig(num_beams=4, max_new_tokens=50))
 
-The text's codec (tokenizer + vocabulary) is ``task.codec`` / ``lm.codec``.
+The text's codec (tokenizer + vocabulary) is ``task.codec`` / ``lm.codec``. The task reads its
+streams on its model's device (where :class:`rnnkit.train.Trainer` put it), and carries the
+recurrent state there.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..text.codec import TextCodec
 from ..text.vocab import Vocab, warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
 from ..train.metrics import bits_per_char, perplexity
-from ..train.runtime import seed_everything
+from ..train.runtime import module_device, resolve_device, seed_everything
 from ..train.tbptt import TruncatedBPTT, batchify, run_window
 from ._progress import progress_bar
 
@@ -62,9 +64,9 @@ def start_id(vocab: Vocab) -> int:
 def evaluate_stream(model, ids: torch.Tensor, bptt: int, chars_per_token: float, batch_size: int = EVAL_BATCH,
                     progress: bool = False):
     """Mean cross-entropy of a stream read in windows with the state carried; and its
-    perplexity and bits per character. ``progress``: a bar on a terminal."""
+    perplexity and bits per character. ``progress``: a bar on a terminal. Runs on ``model``'s device."""
     model.eval()
-    streams = batchify(ids, min(batch_size, max(1, ids.shape[0] // 2)))
+    streams = batchify(ids.to(module_device(model)), min(batch_size, max(1, ids.shape[0] // 2)))
     total, count, state = 0.0, 0, None
     windows = TruncatedBPTT(streams, bptt)
     for window in progress_bar(windows.windows(), len(windows), "evaluate", progress):
@@ -121,6 +123,8 @@ class LanguageModelTask:
         return len(self.tbptt)
 
     def train_batches(self, epoch: int):
+        # The streams move once to where the model is (the trainer moved it); windows are slices of them.
+        self.tbptt.streams = self.tbptt.streams.to(module_device(self.model))
         return self.tbptt.windows(epoch)
 
     def loss(self, window):
@@ -146,8 +150,9 @@ class LanguageModelTask:
         n = data.get("state")
         if not n:
             self.state = None
-        else:
-            parts = tuple(tensors[f"state{i}"] for i in range(n))
+        else:  # read on the CPU; carried on the model's device, whichever device saved it
+            device = module_device(self.model)
+            parts = tuple(tensors[f"state{i}"].to(device) for i in range(n))
             self.state = parts if n > 1 else parts[0]
 
 
@@ -160,7 +165,11 @@ class LanguageModel:
         self.model.bos_id = start_id(codec.vocab)
 
     @classmethod
-    def load(cls, directory) -> LanguageModel:
+    def load(cls, directory, device: str | torch.device = "cpu") -> LanguageModel:
+        """The model saved in ``directory``, on ``device`` (see
+        :func:`~rnnkit.train.runtime.resolve_device`; ``"auto"``: a GPU where there is one). The
+        weights are read onto the CPU and then moved, so a checkpoint saved on any device loads."""
+        device = resolve_device(device)
         ckpt = load_checkpoint(directory, MODEL_TYPE)
         meta = ckpt.meta
         with checkpoint_fields(directory):
@@ -169,7 +178,12 @@ class LanguageModel:
             model = language_model_from_config(config_from_meta(LanguageModelConfig, meta, "model", directory),
                                                len(codec.vocab))
         ckpt.load_into(model)
-        return cls(model, codec, lm_cfg, meta)
+        return cls(model.to(device), codec, lm_cfg, meta)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs (decoding and evaluation run there too)."""
+        return module_device(self.model)
 
     def encode(self, text: str) -> torch.Tensor:
         """``text`` as the stream of ids the model reads, (T,)."""
@@ -207,7 +221,8 @@ class LanguageModel:
         # Greedy search gives one output per row: ``num`` copies of the prompt give the ``num`` asked for.
         rows = num if config.strategy == "greedy" else 1
         prefix = self.encode(prompt).unsqueeze(0).repeat(rows, 1) if prompt else None
-        src, lengths = torch.zeros(rows, 0, dtype=torch.long), torch.zeros(rows, dtype=torch.long)
+        # the empty source sets the device the search runs on; lengths stay on the CPU (the layers read them there)
+        src, lengths = torch.zeros(rows, 0, dtype=torch.long, device=self.device), torch.zeros(rows, dtype=torch.long)
         hyps = [h for row in generate(self.model, src, lengths, config, prefix=prefix) for h in row]
         return [self.codec.decode(h.tokens) for h in hyps]
 

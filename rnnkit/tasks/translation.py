@@ -2,12 +2,13 @@
 
     task = TranslationTask.from_pairs(train_pairs, valid_pairs, model_cfg, s2s_cfg, train_cfg)
     Trainer(task, train_cfg).fit()
-    tr = Translator.load("runs/dates")
+    tr = Translator.load("runs/dates")                     # device="cuda" to decode on the GPU
     tr.translate(["3 March 1999"], beam=5)[0][0].text      # '1999-03-03'
     tr.translate(["3 March 1999"], config=DecodeConfig(num_beams=5, num_return_sequences=2))
 
 The two sides' codecs (tokenizer + vocabulary each) are ``task.codec`` / ``tr.codec``, a
-:class:`CodecPair`; their length limits are the :class:`Seq2SeqConfig` ``s2s_cfg``.
+:class:`CodecPair`; their length limits are the :class:`Seq2SeqConfig` ``s2s_cfg``. Batches and
+decoding run on the model's device; source lengths stay on the CPU, where the layers read them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..text.batching import BucketBatchSampler, pad_batch
 from ..text.codec import CodecPair, TextCodec
 from ..text.vocab import warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
-from ..train.runtime import seed_everything
+from ..train.runtime import module_device, resolve_device, seed_everything
 from ._progress import progress_bar
 from .bleu import corpus_bleu, sentence_stats
 
@@ -60,10 +61,17 @@ def build_model(model_cfg: Seq2SeqModelConfig, s2s: Seq2SeqConfig, codec: CodecP
 
 
 def make_batch(src, tgt, index, bos: int, eos: int):
+    """``(src (B, S), src_lengths (B,), tgt_in (B, T), tgt_out (B, T))`` of the pairs ``index``, on the CPU."""
     s, s_len, _ = pad_batch([src[i] for i in index])
     tgt_in, _, _ = pad_batch([[bos] + tgt[i] for i in index])
     tgt_out, _, _ = pad_batch([tgt[i] + [eos] for i in index])
     return s, s_len, tgt_in, tgt_out
+
+
+def to_device(batch, device: torch.device):
+    """A :func:`make_batch` batch with its id tensors on ``device``; the lengths stay on the CPU."""
+    s, s_len, tgt_in, tgt_out = batch
+    return s.to(device), s_len, tgt_in.to(device), tgt_out.to(device)
 
 
 class TranslationTask:
@@ -103,16 +111,18 @@ class TranslationTask:
             yield make_batch(self.src, self.tgt, index, v.bos_id, v.eos_id)
 
     def loss(self, batch):
+        batch = to_device(batch, module_device(self.model))
         return self.model.loss(*batch, label_smoothing=self.s2s_cfg.label_smoothing)
 
     @torch.no_grad()
     def evaluate(self) -> dict:
         self.model.eval()
-        v = self.codec.tgt.vocab
+        v, device = self.codec.tgt.vocab, module_device(self.model)
         order = sorted(range(len(self.valid_src)), key=lambda i: len(self.valid_src[i]))
         total, count = 0.0, 0
         for start in range(0, len(order), 128):
-            batch = make_batch(self.valid_src, self.valid_tgt, order[start : start + 128], v.bos_id, v.eos_id)
+            batch = to_device(make_batch(self.valid_src, self.valid_tgt, order[start : start + 128], v.bos_id,
+                                         v.eos_id), device)
             loss, n = self.model.loss(*batch)
             total, count = total + float(loss) * n, count + n
         translator = Translator(self.model, self.codec, self.s2s_cfg)
@@ -144,7 +154,11 @@ class Translator:
         self.model, self.codec, self.s2s_cfg = model.eval(), codec, s2s_cfg
 
     @classmethod
-    def load(cls, directory) -> Translator:
+    def load(cls, directory, device: str | torch.device = "cpu") -> Translator:
+        """The model saved in ``directory``, on ``device`` (see
+        :func:`~rnnkit.train.runtime.resolve_device`; ``"auto"``: a GPU where there is one). The
+        weights are read onto the CPU and then moved, so a checkpoint saved on any device loads."""
+        device = resolve_device(device)
         ckpt = load_checkpoint(directory, MODEL_TYPE)
         with checkpoint_fields(directory):
             s2s_cfg = config_from_meta(Seq2SeqConfig, ckpt.meta, "seq2seq", directory)
@@ -152,7 +166,12 @@ class Translator:
             model_cfg = config_from_meta(Seq2SeqModelConfig, ckpt.meta, "model", directory)
             model = build_model(model_cfg, s2s_cfg, codec)
         ckpt.load_into(model)
-        return cls(model, codec, s2s_cfg)
+        return cls(model.to(device), codec, s2s_cfg)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs (decoding runs there too)."""
+        return module_device(self.model)
 
     def encode_sources(self, texts: Iterable[str], warn: bool = True) -> list[list[int]]:
         """The ids of each source, cut to the model's ``max_src_len`` (see :func:`encode_sources`)."""
@@ -194,7 +213,7 @@ class Translator:
         for start in progress_bar(starts, len(starts), label, progress):
             chunk = ids[start : start + batch_size]
             src, lengths, _ = pad_batch(chunk)
-            hyps = generate(self.model, src, lengths, config, generator=generator)
+            hyps = generate(self.model, src.to(self.device), lengths, config, generator=generator)
             for src_ids, hs in zip(chunk, hyps):
                 out.append([Translation(tgt_codec.decode(h.tokens), h.score, h.log_prob,
                                         src_codec.decode_tokens(src_ids), tgt_codec.decode_tokens(h.tokens),

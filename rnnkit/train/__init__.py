@@ -2,10 +2,10 @@
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_weights, read_meta, save_checkpoint
 from .run_folder import RunFolderError
-from .runtime import seed_everything
-from .task import EpochAwareTask, SizedTask, StatefulTask, Task
+from .runtime import resolve_device, resolve_precision, seed_everything
+from .task import EpochAwareTask, ShardedTask, SizedTask, StatefulTask, Task
 from .trainer import Trainer, TrainingError
 
-__all__ = ["Trainer", "TrainingError", "seed_everything", "save_checkpoint", "load_checkpoint", "Checkpoint",
-           "read_meta", "load_weights", "CheckpointError", "RunFolderError", "Task", "SizedTask", "EpochAwareTask",
-           "StatefulTask"]
+__all__ = ["Trainer", "TrainingError", "seed_everything", "resolve_device", "resolve_precision", "save_checkpoint",
+           "load_checkpoint", "Checkpoint", "read_meta", "load_weights", "CheckpointError", "RunFolderError", "Task",
+           "SizedTask", "EpochAwareTask", "StatefulTask", "ShardedTask"]

@@ -29,7 +29,8 @@ class Task(Protocol):
         ...
 
     def loss(self, batch: Any) -> tuple[torch.Tensor, int]:
-        """The mean loss over ``batch`` (a scalar with a graph) and how many items it covered."""
+        """The mean loss over ``batch`` (a scalar with a graph) and how many items it covered.
+        The trainer has moved ``model`` to ``TrainConfig.device``; the task moves the batch there."""
         ...
 
     def evaluate(self) -> dict:
@@ -67,4 +68,17 @@ class StatefulTask(Protocol):
 
     def restore(self, data: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Puts back what :meth:`resume_state` returned."""
+        ...
+
+
+@runtime_checkable
+class ShardedTask(Protocol):
+    """A task that trains data-parallel (see :mod:`rnnkit.train.distributed`): each rank takes its
+    share of every global batch. The trainer calls :meth:`shard` once, before the first batch,
+    when it trains with DistributedDataParallel."""
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """From now on, :meth:`Task.train_batches` yields rank ``rank``'s share of each global batch
+        (the same number of batches on every rank), and :meth:`Task.loss` returns the mean loss
+        over that share with its count (0 for a :class:`~rnnkit.train.distributed.StandIn`)."""
         ...

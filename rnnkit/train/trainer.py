@@ -22,6 +22,27 @@ The loop adds: the optimiser, gradient clipping, evaluation each epoch, early st
 ``--max-steps``/``--max-minutes`` budgets, a progress bar with loss and items/s, metrics to
 ``metrics.jsonl``, and a checkpoint whenever the monitored metric improves.
 
+Device and precision: the trainer moves the task's model to ``cfg.device``
+(:func:`~rnnkit.train.runtime.resolve_device`; the tasks move each batch to their model's device)
+and trains in ``cfg.precision`` (:func:`~rnnkit.train.runtime.resolve_precision`): bfloat16 or
+float16 autocast for the forward pass, float16 with a ``torch.amp.GradScaler`` whose state is
+saved with the resumable state, so a resumed float16 run goes on with the same loss scale. A
+run may resume on another device: the weights, the optimiser's state and the carried state are
+read onto the CPU and moved (the CUDA generator's state is restored only on a CUDA device).
+
+Data-parallel (when a process group is initialised: ``torchrun ... -m rnnkit train``, see
+:mod:`rnnkit.train.distributed`): each rank trains on ``cuda:LOCAL_RANK`` or the CPU, takes its
+share of each global batch (:class:`~rnnkit.train.task.ShardedTask`), and backpropagates through
+DistributedDataParallel a loss scaled so that the averaged gradient is that of the global batch's
+mean. Every decision is the same on every rank: the loss value (the global mean, summed across
+ranks) for the NaN check and the running loss; the validation metrics, computed on rank 0 alone
+and broadcast (exact: the single-process evaluation; the other ranks wait); and the stop, which
+rank 0 decides on its own clock and broadcasts after each step, as it broadcasts its clock for a
+time-shaped learning rate. Gradient clipping acts on the averaged gradients, the same on every
+rank. Only rank 0 writes (checkpoints, metrics, plots) and shows progress; the others wait for
+each checkpoint at a barrier. A resumable state holds every rank's RNG states and carried state
+(gathered by rank 0), and resumes only with the same number of processes.
+
 Learning rate: ``schedule`` shapes it over the training budget, from ``lr`` (after
 ``warmup_steps`` of linear rise) down to zero at the end ("linear" or "cosine"); progress is the
 furthest along of the epochs, ``max_steps`` and ``max_minutes`` budgets. With a time budget the
@@ -34,6 +55,8 @@ with the longer budget.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import json
 import math
@@ -48,7 +71,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
-from . import run_folder
+from . import distributed, run_folder
 from .checkpoint import (
     CheckpointError,
     append_line,
@@ -60,14 +83,15 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .run_folder import RESUME
-from .runtime import resolve_precision, usable_threads
-from .task import EpochAwareTask, SizedTask, StatefulTask, Task
+from .runtime import resolve_device, resolve_precision, seed_everything, usable_threads
+from .task import EpochAwareTask, ShardedTask, SizedTask, StatefulTask, Task
 
 PLOT_EVERY = 30.0  # seconds between redraws of loss.png during a run
+STOPS = (None, "max_steps", "max_minutes", "early_stopping")  # the values of Trainer.stop, by code (broadcast)
 
 # TrainConfig fields a resumed run may change: budgets, and how the run is executed and saved.
-MAY_CHANGE_ON_RESUME = ("epochs", "max_steps", "max_minutes", "threads", "checkpoint_every", "out", "resume",
-                        "overwrite")
+MAY_CHANGE_ON_RESUME = ("epochs", "max_steps", "max_minutes", "threads", "device", "checkpoint_every", "out",
+                        "resume", "overwrite")
 
 
 class TrainingError(RuntimeError):
@@ -114,6 +138,26 @@ class Trainer:
             raise TypeError(f"{type(task).__name__} is not a training task: it lacks {', '.join(missing)} "
                             "(see rnnkit.train.task.Task)")
         self.task, self.cfg, self.progress, self.data = task, cfg, progress, data
+        # Data-parallel when a process group is initialised (torchrun); None otherwise.
+        self.dist = distributed.current(cfg.device)
+        self.is_main = self.dist is None or self.dist.is_main
+        # Checked before any work: an unusable device or precision is one line, not a failed run.
+        self.device = resolve_device(cfg.device) if self.dist is None else self.dist.device
+        self.precision = resolve_precision(cfg.precision, self.device)
+        task.model.to(self.device)  # before the optimiser is built: its state will live beside the weights
+        self.ddp = None
+        if self.dist is not None:
+            if not isinstance(task, ShardedTask):
+                raise TypeError(f"{type(task).__name__} cannot train data-parallel: it lacks shard() "
+                                "(see rnnkit.train.task.ShardedTask)")
+            distributed.check_batch_size(cfg.batch_size, self.dist.world_size)
+            task.shard(self.dist.rank, self.dist.world_size)
+            self.ddp = distributed.wrap(task.model, self.dist)  # broadcasts rank 0's weights
+            if self.dist.rank:  # each rank its own dropout masks (rank 0 draws as a single process would)
+                seed_everything(distributed.rank_seed(cfg.seed, self.dist.rank))
+        # float16's range is too narrow for small gradients: the loss is scaled up before backward
+        # and the gradients down before the step (a step whose gradients overflowed is skipped).
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "float16" else None
         self.out = Path(cfg.out)
         self.run_id: str | None = None
         self.pending: list | None = None  # metrics records not yet in metrics.jsonl (see _log)
@@ -130,14 +174,15 @@ class Trainer:
                                                or isinstance(task, SizedTask)):
             raise ValueError(f"--schedule {cfg.schedule} needs a known budget: give --max-steps or --max-minutes")
         self.elapsed_before = 0.0  # seconds spent before a resume, for --max-minutes
-        self.precision = cfg.precision  # "auto" resolved when fit() starts
 
     # -- logging ------------------------------------------------------------------------------
 
     def _log(self, record: dict) -> None:
         """Appends to ``metrics.jsonl``. Records wait in ``self.pending`` while the file still holds
         what must go first (an overwritten run's records, a resumed run's records past the resumed
-        step); the first write then replaces the file whole, in one rename."""
+        step); the first write then replaces the file whole, in one rename. Rank 0 alone writes."""
+        if not self.is_main:
+            return
         self.records += 1
         if self.pending is None:
             append_line(self.out / "metrics.jsonl", json.dumps(record))
@@ -154,7 +199,7 @@ class Trainer:
         """Redraws ``loss.png`` at the end, and during the run at most every PLOT_EVERY seconds (a
         plot costs a quarter of a second, more than many evaluations)."""
         now = time.perf_counter()
-        if not final and now - self.plotted < PLOT_EVERY:
+        if not self.is_main or (not final and now - self.plotted < PLOT_EVERY):
             return
         self.plotted = now
         try:
@@ -196,22 +241,29 @@ class Trainer:
         return new > old if self.task.higher_is_better else new < old
 
     def _evaluate(self, seconds: float, rate: float) -> None:
-        metrics = self.task.evaluate()
+        if self.dist is None:
+            metrics = self.task.evaluate()
+        else:  # rank 0 evaluates (the single-process numbers, exactly); the others wait for its metrics
+            metrics = self.dist.broadcast_object(self.task.evaluate() if self.is_main else None)
         self.task.model.train()
         self.evaluated_at = self.step
         improved = self._improved(metrics)
         lr = self.optimizer.param_groups[0]["lr"]
         if improved:  # saved before it is logged: metrics.jsonl never names a model that isn't there
             self.best, self.stale = metrics, 0
-            save_checkpoint(self.out, self.task.model, self._meta(epoch=self.epoch, step=self.step, metrics=metrics))
-            self._committed("best")
+            if self.is_main:
+                save_checkpoint(self.out, self.task.model,
+                                self._meta(epoch=self.epoch, step=self.step, metrics=metrics))
+                self._committed("best")
+            if self.dist is not None:
+                self.dist.barrier()  # every rank goes on once the checkpoint is committed
         self._log({"epoch": self.epoch, "step": self.step, "train_loss": self.running, "seconds": seconds,
                    f"{self.task.unit}_per_second": rate, "lr": lr, "precision": self.precision, **metrics})
         if not improved:
             self.stale += 1
             if self.cfg.lr_decay > 1:
                 self.lr_scale /= self.cfg.lr_decay
-        if self.progress:
+        if self.progress and self.is_main:
             shown = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
             tqdm.write(f"step {self.step} (epoch {self.epoch}): train loss {self.running:.4f}  {shown}"
                        f"{'  (saved)' if improved else ''}")
@@ -245,16 +297,42 @@ class Trainer:
     def _save_state(self, seconds: float) -> None:
         task_json, task_tensors = self.task.resume_state() if isinstance(self.task, StatefulTask) else ({}, {})
         np_state = np.random.get_state()
+        ranks = self._gather_ranks(task_json, task_tensors) if self.dist is not None else None
+        if not self.is_main:
+            self.dist.barrier()  # rank 0 writes what it gathered
+            return
         meta = self._meta(trainer={
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "best": self.best,
             "evaluated_at": self.evaluated_at, "early_stopped": self.stop == "early_stopping",
             "records": self.records,
             "stale": self.stale, "running": self.running, "seconds": seconds, "lr_scale": self.lr_scale,
             "python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-            "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]]}, task=task_json)
+            "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+            **({"grad_scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
+            **(ranks[0] if ranks is not None else {})}, task=task_json)
         tensors = {"torch_rng": torch.get_rng_state(), **{f"task.{k}": v for k, v in task_tensors.items()}}
+        if self.device.type == "cuda":  # dropout on the GPU draws from the device's own generator
+            tensors["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        if ranks is not None:
+            tensors.update(ranks[1])
         save_checkpoint(self.out / RESUME, self.task.model, meta, self.optimizer.state_dict(), tensors)
         self._committed("resume")
+        if self.dist is not None:
+            self.dist.barrier()
+
+    def _gather_ranks(self, task_json: dict, task_tensors: dict) -> tuple[dict, dict]:
+        """Every rank's RNG states and carried task state, gathered on every rank (a collective):
+        ``({"world_size": N, "ranks": [JSON of ranks 1..N-1]}, {"rank{r}.NAME": tensor})`` for the
+        resumable state; rank 0's own stay where a single process keeps them."""
+        np_state = np.random.get_state()
+        mine = {"python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+                "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]], "task": task_json}
+        tensors = {"torch_rng": torch.get_rng_state(), **{f"task.{k}": v.cpu() for k, v in task_tensors.items()}}
+        if self.device.type == "cuda":
+            tensors["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        everyone = self.dist.gather((mine, tensors))
+        meta = {"world_size": self.dist.world_size, "ranks": [values for values, _ in everyone[1:]]}
+        return meta, {f"rank{r}.{k}": v for r, (_, ts) in enumerate(everyone) if r for k, v in ts.items()}
 
     def _restore(self) -> int:
         """Loads ``OUT/resume``; returns how many batches of the current epoch were already done."""
@@ -276,15 +354,30 @@ class Trainer:
         with checkpoint_fields(where):
             self.optimizer.load_state_dict(optimizer_state)
             t = meta["trainer"]
+            saved_world, world = int(t.get("world_size", 1)), self.dist.world_size if self.dist else 1
+            if saved_world != world:
+                raise ValueError(f"--resume: the run in {self.out} was trained by {saved_world} process"
+                                 f"{'es' if saved_world > 1 else ''} and this one has {world}; resume it with "
+                                 f"{saved_world} (torchrun --nproc-per-node, or --nproc) to go on exactly")
             self.step, self.epoch, self.best, self.stale = t["step"], t["epoch"], t["best"], t["stale"]
             self.running, self.elapsed_before, self.lr_scale = t["running"], t["seconds"], t["lr_scale"]
-            random.setstate((t["python_rng"][0], tuple(t["python_rng"][1]), t["python_rng"][2]))
-            np.random.set_state((t["numpy_rng"][0], np.array(t["numpy_rng"][1], dtype=np.uint32),
-                                 *t["numpy_rng"][2:]))
-            torch.set_rng_state(ckpt.tensors["torch_rng"])
+            # Each rank its own generators and carried state: rank 0's where a single process keeps
+            # them, rank r's under "ranks" and the tensors' "rank{r}." names.
+            rank = self.dist.rank if self.dist else 0
+            own, prefix = (t, "") if rank == 0 else (t["ranks"][rank - 1], f"rank{rank}.")
+            random.setstate((own["python_rng"][0], tuple(own["python_rng"][1]), own["python_rng"][2]))
+            np.random.set_state((own["numpy_rng"][0], np.array(own["numpy_rng"][1], dtype=np.uint32),
+                                 *own["numpy_rng"][2:]))
+            torch.set_rng_state(ckpt.tensors[prefix + "torch_rng"])
+            if self.device.type == "cuda" and prefix + "cuda_rng" in ckpt.tensors:
+                torch.cuda.set_rng_state(ckpt.tensors[prefix + "cuda_rng"], self.device)
+            if self.scaler is not None and t.get("grad_scaler"):
+                self.scaler.load_state_dict(t["grad_scaler"])
             if isinstance(self.task, StatefulTask):
-                self.task.restore(meta.get("task", {}),
-                                  {k[5:]: v for k, v in ckpt.tensors.items() if k.startswith("task.")})
+                task_prefix = prefix + "task."
+                self.task.restore(meta.get("task", {}) if rank == 0 else own.get("task", {}),
+                                  {k[len(task_prefix):]: v for k, v in ckpt.tensors.items()
+                                   if k.startswith(task_prefix)})
             self.run_id = meta.get("run_id")
             self.evaluated_at = int(t.get("evaluated_at", -1))
             self.stop = "early_stopping" if t.get("early_stopped") else None
@@ -306,6 +399,31 @@ class Trainer:
             self.stop = self.stop or "max_minutes"
         return self.stop in ("max_steps", "max_minutes")
 
+    def _should_stop(self, seconds: float) -> bool:
+        """Whether to stop now (``self.stop`` says why). Data-parallel, rank 0's decision, taken on its
+        own clock, is broadcast: every rank stops at the same step, none waits for one that left."""
+        self._budget_spent(seconds)
+        if self.dist is not None:
+            self.stop = STOPS[int(self.dist.broadcast([STOPS.index(self.stop)])[0])]
+        return bool(self.stop)
+
+    def _agreed_seconds(self, seconds: float) -> float:
+        """``seconds``, or data-parallel with a time budget (which shapes the learning rate), rank 0's."""
+        if self.dist is None or not self.cfg.max_minutes:
+            return seconds
+        return self.dist.broadcast([seconds])[0]
+
+    def _global_loss(self, loss: torch.Tensor, count: int) -> tuple[torch.Tensor, float, int]:
+        """``(the loss to backpropagate, its value, the items it covered)``. Data-parallel: the value
+        and count are the global batch's (sums over the ranks, the same on every rank), and the
+        loss is this rank's sum times world_size / global count, so that DDP's average of the
+        ranks' gradients is the gradient of the global batch's mean."""
+        value = loss.item()
+        if self.dist is None:
+            return loss, value, count
+        total, n = self.dist.sum([value * count, count])
+        return loss * (count * self.dist.world_size / n), total / n, int(n)
+
     def _what_is_kept(self) -> str:
         if self.replacing:
             return f"The previous run in {self.out} is kept as it was"
@@ -318,28 +436,32 @@ class Trainer:
     def fit(self) -> dict:
         """Trains until the epochs, the step or time budget, or the patience run out.
         Returns the best validation metrics (those of the checkpoint in ``OUT``)."""
-        folder = run_folder.claim(self.out, self.cfg.resume, self.cfg.overwrite)
+        folder = run_folder.claim(self.out, self.cfg.resume, self.cfg.overwrite) if self.is_main else None
         try:
-            for where in (self.out, self.out / RESUME):  # what a killed save left behind
-                remove_leftovers(where)
+            if self.is_main:
+                for where in (self.out, self.out / RESUME):  # what a killed save left behind
+                    remove_leftovers(where)
+            if self.dist is not None:
+                self.dist.barrier()  # the other ranks read OUT once rank 0 holds it
             if self.cfg.resume:
                 skip = self._restore()
             else:
                 skip, self.run_id = 0, uuid.uuid4().hex[:16]
-                self.replacing = self.cfg.overwrite and folder.holds_a_run()
+                self.replacing = self.cfg.overwrite and folder is not None and folder.holds_a_run()
                 self.pending = [] if self.replacing else None
             return self._fit(skip)
         finally:
-            folder.release()
+            if folder is not None:
+                folder.release()
 
     def _fit(self, skip: int) -> dict:
         cfg, task = self.cfg, self.task
         if cfg.threads:
             torch.set_num_threads(usable_threads(cfg.threads))
         start = time.perf_counter() - self.elapsed_before
-        device = next(task.model.parameters()).device
-        self.precision = resolve_precision(cfg.precision, device)
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        half = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(self.precision)
+        autocast = contextlib.nullcontext() if half is None else torch.autocast(self.device.type, dtype=half)
+        scaler = self.scaler
         seconds = lambda: time.perf_counter() - start  # noqa: E731
         for epoch in range(self.epoch, cfg.epochs + 1):
             self.epoch = epoch
@@ -349,24 +471,36 @@ class Trainer:
             total = task.batches_per_epoch() if isinstance(task, SizedTask) else None
             batches = itertools.islice(task.train_batches(self.epoch), skip, None)
             bar = tqdm(batches, total=None if total is None else total - skip, desc=f"epoch {self.epoch}",
-                       disable=not self.progress, leave=False, dynamic_ncols=True)
+                       disable=not (self.progress and self.is_main), leave=False, dynamic_ncols=True)
             self.batch_in_epoch, skip = skip, 0
             seen, t0, rate = 0, time.perf_counter(), 0.0
             for batch in bar:
-                if self.stop or self._budget_spent(seconds()):  # a run resumed at its end takes no step more
+                if self._should_stop(seconds()):  # a run resumed at its end takes no step more
                     break
                 with autocast:
-                    loss, count = task.loss(batch)
-                value = loss.item()
+                    if self.ddp is None:
+                        loss, count = task.loss(batch)
+                    else:  # the whole loss is one DDP forward: its backward averages the gradients
+                        loss, count = self.ddp(functools.partial(task.loss, batch))
+                loss, value, count = self._global_loss(loss, count)
                 if not math.isfinite(value):
                     raise TrainingError(f"the loss became {value} at step {self.step + 1}; stopped. "
                                         f"{self._what_is_kept()}; try a lower --lr")
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if scaler is None:
+                    loss.backward()
+                else:
+                    scaler.scale(loss).backward()
+                    if cfg.clip:  # the norm is clipped on the true gradients
+                        scaler.unscale_(self.optimizer)
                 if cfg.clip:
                     torch.nn.utils.clip_grad_norm_(task.model.parameters(), cfg.clip)
-                self._set_lr(seconds(), total)
-                self.optimizer.step()
+                self._set_lr(self._agreed_seconds(seconds()), total)
+                if scaler is None:
+                    self.optimizer.step()
+                else:
+                    scaler.step(self.optimizer)
+                    scaler.update()
                 self.step += 1
                 self.batch_in_epoch += 1
                 seen += count
@@ -377,7 +511,7 @@ class Trainer:
                     self._evaluate(seconds(), rate)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self._save_state(seconds())
-                if self._budget_spent(seconds()) or self.stop:
+                if self._should_stop(seconds()):
                     break
             bar.close()
             # An epoch's last step evaluated already (also when a run resumed exactly there) needs no second.

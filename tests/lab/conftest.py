@@ -1,12 +1,11 @@
-"""Fixtures of the lab's tests: a synthetic polarity file (the real one cannot ship), and one
-torch thread for the tiny presets."""
+"""Fixtures of the lab's tests: a synthetic polarity file (the real one cannot ship). The
+``one_thread`` fixture the tiny presets use is in ``tests/conftest.py``."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
-import torch
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -30,13 +29,3 @@ def polarity_file(tmp_path, monkeypatch):
     write_polarity(path)
     monkeypatch.setenv("RNNKIT_POLARITY", str(path))
     return path
-
-
-@pytest.fixture
-def one_thread():
-    # On a shared, busy machine two OpenMP threads of tiny ops wait on each other for far longer
-    # than the work takes; one thread keeps the tiny preset at seconds.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

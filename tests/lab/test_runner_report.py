@@ -20,6 +20,7 @@ from rnnkit.lab import common
 class FakeConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     size: int = 3
+    text: str | None = None
 
 
 def _fake(fail: bool = False, loss: float = 0.5):
@@ -30,16 +31,23 @@ def _fake(fail: bool = False, loss: float = 0.5):
         axes[0][0].plot([1, 2, 3], [3, 2, loss])
         figures = [common.figure(fig, out, "curve.png", "loss against steps")]
         summary = common.summarize([loss + 0.01 * s for s in cfg.seeds])
+        highlights = [{"title": "unit 7", "text": "a<b\n", "values": [1.0, -0.5, 0.0, float("nan")],
+                       "caption": "what unit 7 tracks"}]
         return {"setup": "a fake", "parameters": {"A": 100, "B": 101}, "figures": figures, "loss": summary,
+                "highlights": highlights,
                 "tables": [common.table("losses", ["model", "loss"], [["A", common.pm(summary)],
                                                                       ["A (published)", 0.1]])]}
 
     def verdict(result):
         return f"A's loss is {result['loss']['mean']:.2f}: {'learnt' if result['loss']['mean'] < 0.3 else 'not learnt'}"
 
+    def check(cfg):
+        if cfg.text == "":
+            raise ValueError("the text is empty")
+
     return types.SimpleNamespace(NAME="gradient-flow", CLAIM="a claim", Config=FakeConfig,
                                  PRESETS={"tiny": FakeConfig(seeds=(0,)), "quick": FakeConfig(), "full": FakeConfig()},
-                                 RUN_TIME={"quick": "1 s", "full": "2 s"}, run=run, verdict=verdict)
+                                 RUN_TIME={"quick": "1 s", "full": "2 s"}, run=run, verdict=verdict, check=check)
 
 
 @pytest.fixture
@@ -101,6 +109,28 @@ def test_report_recomputes_the_verdict_from_the_numbers(tmp_path, fake):
     assert "Parameters: A 100, B 101" in text
 
 
+def test_options_reach_the_configs_that_read_them_and_are_checked(fake):
+    cfg = runner.config_for("gradient-flow", "quick", options={"text": "t.txt", "checkpoint": "ckpt"})
+    assert cfg.text == "t.txt"  # checkpoint: a field this experiment does not have, left to others
+    with pytest.raises(ValueError, match="the text is empty"):
+        runner.config_for("gradient-flow", "quick", options={"text": ""})
+    with pytest.raises(ValueError, match="--checkpoint is read by .*none of which is chosen"):
+        runner.options_users({"checkpoint": "ckpt"}, ["gradient-flow"])
+    runner.options_users({"text": "t.txt", "checkpoint": None}, ["gradient-flow"])
+
+
+def test_highlights_colour_each_character_in_the_html(tmp_path, fake):
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    md, page = report_mod.write(tmp_path)
+    html = page.read_text()
+    assert "<span style='background:rgba(220,40,40,1.00)'>a</span>" in html
+    assert "<span style='background:rgba(40,90,220,0.50)'>&lt;</span>" in html  # escaped, negative = blue
+    assert "<span style='background:rgba(220,40,40,0.00)'>\n</span>" in html  # NaN stays white
+    assert "unit 7" in md.read_text() and "see report.html" in md.read_text()
+    bad = report_mod.highlight_html({"title": "t", "text": "abc", "values": [0.1], "caption": ""})
+    assert "not shown" in bad and "<span" not in bad
+
+
 def test_report_of_an_empty_or_missing_folder_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="holds no lab result"):
         report_mod.write(tmp_path)
@@ -129,6 +159,11 @@ def test_summarize_and_pm():
     (["lab", "run", "adding", "--polarity", "/no/such/file"], "--polarity /no/such/file is not a file"),
     (["compare", "--length", "50"], "--length was removed"),
     (["lab", "report", "/no/such/folder"], "is not a folder of lab results"),
+    (["lab", "run", "beam-vs-greedy", "--beam-sizes", "1,0,5"], "beam sizes must be integers >= 1"),
+    (["lab", "run", "beam-vs-greedy", "--beam-sizes", "-3"], "beam sizes must be integers >= 1"),
+    (["lab", "run", "beam-vs-greedy", "--beam-sizes", "five"], "must be integers separated by commas"),
+    (["lab", "run", "adding", "--checkpoint", "runs/x"], "--checkpoint is read by beam-vs-greedy, inside-the-lstm"),
+    (["lab", "run", "adding", "--text", "t.txt"], "--text is read by inside-the-lstm, none of which is chosen"),
 ])
 def test_bad_input_is_one_line(capsys, argv, message):
     try:
