@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..train.trainer import TrainingError
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `train --nproc N` runs again under torchrun
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None):
         print(f"rnnkit {args.command}: warning: {message}", file=sys.stderr)

@@ -10,7 +10,10 @@ def cmd_train_classify(args) -> None:
     from ..tasks.classification import ClassificationTask
     from ..text.datasets import read_labeled_rows
     from ..train.trainer import Trainer
-    from .run import training_run
+    from .run import launched, training_run
+
+    if launched(args):  # --nproc N: the N processes under torchrun did the work
+        return
 
     sections = {"model": ClassifierModelConfig, "text": TextConfig, "train": TrainConfig}
     device(args)  # a device this machine lacks: one line, before the folder is claimed or the data read

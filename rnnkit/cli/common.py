@@ -7,6 +7,7 @@ import math
 
 from ..config import INT_MAX
 
+MAX_NPROC = 1024  # processes --nproc starts on one machine: past any machine's GPUs or useful CPU shares
 MAX_BEAM = 1000  # wider beams only spend memory: quality falls well before (Koehn & Knowles 2017)
 
 
@@ -140,3 +141,7 @@ def add_train_flags(parser, configs, defaults=None) -> None:
     for cls in configs:
         add_config_arguments(parser, cls, defaults=defaults)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--nproc", type=positive_at_most(MAX_NPROC), default=1,
+                        help="train data-parallel in N processes on this machine: starts torchrun's launcher, one "
+                             "process per CUDA device or CPU share, --batch-size split among them (default: 1, no "
+                             "torchrun); under torchrun, leave it out")

@@ -37,8 +37,12 @@ def _lm_texts(args) -> dict:
 def cmd_train_lm(args) -> None:
     from ..config import LM_RECIPE, LM_TCN_RECIPE, LanguageModelConfig, LMConfig, TrainConfig, config_from_args
     from ..tasks.language_model import LanguageModel, LanguageModelTask, nats_to_report
+    from ..train.distributed import is_main_process
     from ..train.trainer import Trainer
-    from .run import training_run
+    from .run import launched, training_run
+
+    if launched(args):  # --nproc N: the N processes under torchrun did the work
+        return
 
     device(args)  # a device this machine lacks: one line, before the folder is claimed or the text read
     with training_run(args, {"model": LanguageModelConfig, "lm": LMConfig, "train": TrainConfig}, "runs/lm") as data:
@@ -53,7 +57,7 @@ def cmd_train_lm(args) -> None:
         best = Trainer(task, train_cfg, progress=not args.quiet, data=data).fit()
     print(f"best validation: {nats_to_report(best)}")
     print(f"checkpoint in {train_cfg.out}, loss curve {Path(train_cfg.out) / 'loss.png'}")
-    if not args.quiet:
+    if not args.quiet and is_main_process():  # (the other ranks of a data-parallel run print nothing)
         sample = LanguageModel.load(train_cfg.out, train_cfg.device).generate(max_tokens=200, temperature=0.8,
                                                                                seed=0)[0]
         print(f"sample:\n{sample}")

@@ -1,11 +1,14 @@
-"""What every ``train`` command does around its task: claim ``--out``, and with ``--resume`` take
-every flag the user did not give from the saved run (configs and data), refusing the ones that
-would make it another run."""
+"""What every ``train`` command does around its task: start torchrun for ``--nproc N``; under
+torchrun, set up the process group (:func:`rnnkit.train.distributed.session`); claim ``--out``
+(rank 0); and with ``--resume`` take every flag the user did not give from the saved run (configs
+and data), refusing the ones that would make it another run."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,11 +36,94 @@ def _given(args, name):
     return value
 
 
+def launched(args) -> bool:
+    """Called first by each ``train`` command. ``--nproc N`` (N > 1) outside torchrun: runs this
+    same command in N processes under torchrun's launcher on this machine and returns True once they
+    ended (the command is done; a failed process's exit status is this one's). Under torchrun:
+    checks ``--nproc`` and ``--batch-size`` against the launch (one line, from rank 0 alone), and
+    quiets the other ranks' standard output and warnings; returns False (train here)."""
+    from ..train.distributed import check_batch_size, is_main_process, launched_by_torchrun
+
+    nproc = getattr(args, "nproc", 1)
+    if launched_by_torchrun():
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+        try:
+            if nproc not in (1, per_node):
+                raise UserError(f"--nproc {nproc} starts torchrun itself; under torchrun (here {per_node} processes "
+                                "per machine) leave --nproc out")
+            if args.batch_size is not None:
+                check_batch_size(args.batch_size, int(os.environ["WORLD_SIZE"]))
+        except (UserError, ValueError):
+            if not is_main_process():  # every rank finds the same mistake: rank 0 alone says it
+                raise SystemExit(2) from None
+            raise
+        if not is_main_process():  # rank 0 prints and warns for the run
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the rest of the process)
+            warnings.simplefilter("ignore")
+        return False
+    if nproc == 1:
+        return False
+    from ..train.distributed import rank_device
+
+    # mistakes the N processes would all make (a device this machine lacks, fewer GPUs than processes): one line, here
+    rank_device(getattr(args, "device", None), nproc - 1, nproc)
+    if args.batch_size is not None:
+        check_batch_size(args.batch_size, nproc)
+    code = _torchrun(nproc, _without_nproc(args.argv))
+    if code:
+        raise SystemExit(code)
+    return True
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` less its ``--nproc N`` (also written ``--nproc=N`` or abbreviated, as argparse takes
+    it): torchrun's own parser would read it as an ambiguous ``--nproc-per-node``."""
+    out, drop = [], False
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if drop:
+            drop = False
+        elif len(name) > 3 and "--nproc".startswith(name):
+            drop = "=" not in arg
+        else:
+            out.append(arg)
+    return out
+
+
+def _torchrun(nproc: int, argv: list[str]) -> int:
+    """Runs ``python -m rnnkit ARGV`` in ``nproc`` processes under torchrun's launcher
+    (``torch.distributed.run --standalone``: a rendezvous on a free local port); their exit status."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    if "OMP_NUM_THREADS" not in os.environ:  # torchrun would set 1 with a warning; a share of the cores here
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // nproc))
+    sys.stdout.flush()
+    try:
+        torchrun.run(torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "rnnkit", *argv]))
+    except ChildFailedError as err:  # each process reported its own error already
+        codes = [f.exitcode for f in err.failures.values()]
+        return next((c for c in codes if c > 0), 1)
+    return 0
+
+
 @contextmanager
 def training_run(args, sections: dict, default_out: str):
     """Claims ``args.out`` for the run (one line if it is in use, holds another run, or is a file)
     and yields the data record to hand to :class:`rnnkit.train.Trainer`. ``sections``: the
-    checkpoint's config entries and their dataclasses, e.g. ``{"model": ClassifierModelConfig, ...}``."""
+    checkpoint's config entries and their dataclasses, e.g. ``{"model": ClassifierModelConfig, ...}``.
+    Under torchrun the process group lives as long as this context (destroyed also on errors), and
+    rank 0 alone claims the folder."""
+    from ..train import distributed
+
+    with distributed.session(getattr(args, "device", None)) as group:
+        with _claimed_run(args, sections, default_out, group is None or group.is_main) as data:
+            yield data
+
+
+@contextmanager
+def _claimed_run(args, sections: dict, default_out: str, main: bool):
     from ..train import run_folder
     from ..train.checkpoint import load_checkpoint
     from ..train.trainer import MAY_CHANGE_ON_RESUME
@@ -46,7 +132,7 @@ def training_run(args, sections: dict, default_out: str):
     for name in _PATHS:  # absolute, so that --resume finds the data from any working directory
         if getattr(args, name, None) not in (None, "-"):
             setattr(args, name, os.path.abspath(getattr(args, name)))
-    folder = run_folder.claim(args.out, bool(args.resume), bool(args.overwrite))
+    folder = run_folder.claim(args.out, bool(args.resume), bool(args.overwrite)) if main else None
     try:
         if args.resume:
             where = Path(args.out) / run_folder.RESUME
@@ -58,7 +144,8 @@ def training_run(args, sections: dict, default_out: str):
                  and os.path.isfile(flags[n])}
         yield {"flags": flags, "sha256": files}
     finally:
-        folder.release()
+        if folder is not None:
+            folder.release()
 
 
 def _take_saved_flags(args, saved: dict, sections: dict, may_change, where) -> None:

@@ -45,7 +45,10 @@ def cmd_train_seq2seq(args) -> None:
     from ..config import SEQ2SEQ_RECIPES, Seq2SeqConfig, Seq2SeqModelConfig, TrainConfig, config_from_args
     from ..tasks.translation import TranslationTask
     from ..train.trainer import Trainer
-    from .run import training_run
+    from .run import launched, training_run
+
+    if launched(args):  # --nproc N: the N processes under torchrun did the work
+        return
 
     sections = {"model": Seq2SeqModelConfig, "seq2seq": Seq2SeqConfig, "train": TrainConfig}
     device(args)  # a device this machine lacks: one line, before the folder is claimed or the data read

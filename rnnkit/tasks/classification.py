@@ -25,6 +25,7 @@ from ..text.batching import BucketBatchSampler, pad_batch, padding_fraction
 from ..text.codec import TextCodec
 from ..text.vocab import warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
+from ..train.distributed import StandIn, share
 from ..train.runtime import module_device, resolve_device, seed_everything
 from ._progress import progress_bar
 
@@ -71,6 +72,7 @@ class ClassificationTask:
         self.valid_ids, self.valid_y = valid
         self.model_cfg, self.train_cfg = model_cfg, train_cfg
         self.sampler = BucketBatchSampler([len(s) for s in self.train_ids], train_cfg.batch_size, seed=train_cfg.seed)
+        self.rank, self.world_size = 0, 1  # see shard()
 
     @classmethod
     def from_rows(cls, train_rows, valid_rows, model_cfg: ClassifierModelConfig, text_cfg: TextConfig,
@@ -93,12 +95,22 @@ class ClassificationTask:
     def batches_per_epoch(self) -> int:
         return len(self.sampler)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        """Data-parallel (see :class:`rnnkit.train.task.ShardedTask`): every rank builds the same
+        global batches (the length-bucketed order of the seed and epoch) and takes its contiguous
+        share of each (:func:`rnnkit.train.distributed.share`)."""
+        self.rank, self.world_size = rank, world_size
+
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
         for index in self.sampler:
-            yield make_batch(self.train_ids, self.train_y, index)
+            mine, real = share(index, self.rank, self.world_size)
+            batch = make_batch(self.train_ids, self.train_y, mine)
+            yield batch if real else StandIn(batch)
 
     def loss(self, batch):
+        if isinstance(batch, StandIn):  # a rank with no share of this batch: runs, adds nothing
+            return self.loss(batch.batch)[0], 0
         ids, lengths, y = batch
         device = module_device(self.model)
         ids, y = ids.to(device), y.to(device)

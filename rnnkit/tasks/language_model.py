@@ -122,6 +122,15 @@ class LanguageModelTask:
     def batches_per_epoch(self) -> int:
         return len(self.tbptt)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        """Data-parallel (see :class:`rnnkit.train.task.ShardedTask`): this rank reads its own
+        contiguous streams, rows ``rank * b`` to ``(rank + 1) * b - 1`` of the global batch's
+        ``batch_size`` streams (``b = batch_size / world_size``), and carries their state itself.
+        Every rank reads windows of the same lengths (drawn from the seed and epoch alone), so all
+        ranks run the same number of windows. Called once, before training."""
+        rows = self.tbptt.streams.shape[0] // world_size
+        self.tbptt.streams = self.tbptt.streams[rank * rows : (rank + 1) * rows]
+
     def train_batches(self, epoch: int):
         # The streams move once to where the model is (the trainer moved it); windows are slices of them.
         self.tbptt.streams = self.tbptt.streams.to(module_device(self.model))

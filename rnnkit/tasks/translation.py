@@ -27,6 +27,7 @@ from ..text.batching import BucketBatchSampler, pad_batch
 from ..text.codec import CodecPair, TextCodec
 from ..text.vocab import warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
+from ..train.distributed import StandIn, share
 from ..train.runtime import module_device, resolve_device, seed_everything
 from ._progress import progress_bar
 from .bleu import corpus_bleu, sentence_stats
@@ -90,6 +91,7 @@ class TranslationTask:
         self.valid_src = encode_sources(codec.src, [p[0] for p in valid_pairs], n_src, warn=False)
         self.valid_tgt = [codec.tgt.encode(p[1])[:n_tgt] for p in valid_pairs]
         self.sampler = BucketBatchSampler([len(s) for s in self.src], train_cfg.batch_size, seed=train_cfg.seed)
+        self.rank, self.world_size = 0, 1  # see shard()
 
     @classmethod
     def from_pairs(cls, train_pairs, valid_pairs, model_cfg: Seq2SeqModelConfig, s2s: Seq2SeqConfig,
@@ -104,13 +106,24 @@ class TranslationTask:
     def batches_per_epoch(self) -> int:
         return len(self.sampler)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        """Data-parallel (see :class:`rnnkit.train.task.ShardedTask`): every rank builds the same
+        global batches (the length-bucketed order of the seed and epoch) and takes its contiguous
+        share of each (:func:`rnnkit.train.distributed.share`); the shares' token counts differ,
+        which the trainer's loss scaling accounts for."""
+        self.rank, self.world_size = rank, world_size
+
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
         v = self.codec.tgt.vocab
         for index in self.sampler:
-            yield make_batch(self.src, self.tgt, index, v.bos_id, v.eos_id)
+            mine, real = share(index, self.rank, self.world_size)
+            batch = make_batch(self.src, self.tgt, mine, v.bos_id, v.eos_id)
+            yield batch if real else StandIn(batch)
 
     def loss(self, batch):
+        if isinstance(batch, StandIn):  # a rank with no share of this batch: runs, adds nothing
+            return self.loss(batch.batch)[0], 0
         batch = to_device(batch, module_device(self.model))
         return self.model.loss(*batch, label_smoothing=self.s2s_cfg.label_smoothing)
 

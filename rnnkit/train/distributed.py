@@ -84,7 +84,7 @@ def rank_device(spec: str | torch.device | None, local_rank: int, local_world_si
     count = torch.cuda.device_count()
     if local_rank >= count:
         raise ValueError(f"process {local_rank} of this machine has no CUDA device of its own (there are {count}); "
-                         f"start at most {count} processes per machine")
+                         f"start at most {count} processes per machine, or train on the CPU with --device cpu")
     return torch.device("cuda", local_rank)
 
 
@@ -186,11 +186,10 @@ class _LossStep(nn.Module):
 def wrap(model: nn.Module, group: Distributed) -> nn.parallel.DistributedDataParallel:
     """``model`` (on ``group.device``) in DDP; call it with a function computing the loss,
     ``ddp(lambda: task.loss(batch))``. DDP broadcasts rank 0's weights now, and averages the
-    gradients during each backward. No buffers are broadcast: carried recurrent states are the
-    tasks' own, never module buffers."""
+    gradients during each backward. rnnkit's models hold no buffers: the carried recurrent states
+    are the tasks' own, never module state that DDP would synchronise."""
     return nn.parallel.DistributedDataParallel(
-        _LossStep(model), device_ids=[group.device.index] if group.device.type == "cuda" else None,
-        broadcast_buffers=False)
+        _LossStep(model), device_ids=[group.device.index] if group.device.type == "cuda" else None)
 
 
 def rank_seed(seed: int, rank: int) -> int:
