@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import rnnkit.nn as rnn
 
@@ -37,6 +38,19 @@ def temporal_conv_net(input_size: int, hidden_size: int, num_layers: int, kernel
             raise ValueError(f"a tcn of {num_layers} blocks of kernel size {kernel_size} reads {reach} steps back, "
                              f"more than {MAX_RECEPTIVE_FIELD}; use fewer --num-layers or a smaller --kernel-size")
     return rnn.TemporalConvNet(input_size, [hidden_size] * num_layers, kernel_size, dropout)
+
+
+def output_head(embedding: nn.Embedding, hidden_size: int, vocab_size: int,
+                tie_weights: bool) -> tuple[nn.Linear | None, nn.Linear]:
+    """A language model's ``(projection, head)``: the head maps features to ``vocab_size`` logits;
+    with ``tie_weights`` it shares ``embedding``'s weight (Press & Wolf 2017), and a projection
+    (None otherwise) first brings ``hidden_size`` features to the embedding's size when they differ."""
+    embedding_size = embedding.embedding_dim
+    projection = nn.Linear(hidden_size, embedding_size) if tie_weights and hidden_size != embedding_size else None
+    head = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
+    if tie_weights:
+        head.weight = embedding.weight
+    return projection, head
 
 
 def log_softmax(logits: torch.Tensor, inplace: bool = False) -> torch.Tensor:

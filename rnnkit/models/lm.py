@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..config import LanguageModelConfig
-from ._common import log_softmax, recurrent_layer
+from ._common import log_softmax, output_head, recurrent_layer
 from .tcn_lm import TCNLanguageModel
 
 # The recurrent layer's state: (L, B, H), or an (h, c) pair of them for the LSTM.
@@ -46,11 +46,7 @@ class RNNLanguageModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.recurrent = layer(embedding_size, hidden_size, num_layers=num_layers, batch_first=True,
                                       dropout=dropout if num_layers > 1 else 0.0)
-        self.projection = nn.Linear(hidden_size, embedding_size) if tie_weights and hidden_size != embedding_size \
-            else None
-        self.head = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
-        if tie_weights:
-            self.head.weight = self.embedding.weight
+        self.projection, self.head = output_head(self.embedding, hidden_size, vocab_size, tie_weights)
 
     @classmethod
     def from_config(cls, cfg: LanguageModelConfig, vocab_size: int) -> RNNLanguageModel:

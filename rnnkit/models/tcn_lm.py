@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..config import LanguageModelConfig
-from ._common import log_softmax, temporal_conv_net
+from ._common import log_softmax, output_head, temporal_conv_net
 
 
 class TCNLanguageModel(nn.Module):
@@ -47,11 +47,7 @@ class TCNLanguageModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.tcn = temporal_conv_net(embedding_size, hidden_size, num_layers, kernel_size, dropout)
         self.context_size = self.tcn.receptive_field - 1
-        self.projection = nn.Linear(hidden_size, embedding_size) if tie_weights and hidden_size != embedding_size \
-            else None
-        self.head = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
-        if tie_weights:
-            self.head.weight = self.embedding.weight
+        self.projection, self.head = output_head(self.embedding, hidden_size, vocab_size, tie_weights)
 
     @classmethod
     def from_config(cls, cfg: LanguageModelConfig, vocab_size: int) -> TCNLanguageModel:
