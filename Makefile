@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-slow test-gpu demo compare bench lint docs clean
+.PHONY: setup test test-slow test-gpu bench-gpu demo compare bench lint docs clean
 
 setup: $(STAMP)
 
@@ -23,9 +23,22 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
-# The tests that need a CUDA device (tests/test_devices_gpu.py); they skip where there is none.
-test-gpu: setup
-	$(BIN)/python -m pytest -q -m gpu
+# The tests that need a CUDA device (tests/test_devices_gpu.py, tests/lab/test_lab_gpu.py), and the
+# layers against torch.nn on the GPU. The venv holds the pinned CPU build of torch, so on a GPU
+# machine name a Python whose torch has CUDA (rnnkit is then imported from this checkout):
+#   make test-gpu bench-gpu GPU_PYTHON=python3
+# Both stop with one line, not a run of skips, when that torch sees no CUDA device.
+GPU_PYTHON ?= $(BIN)/python
+GPU_SETUP  := $(if $(filter $(BIN)/python,$(GPU_PYTHON)),setup)
+NEED_CUDA   = import sys, torch; sys.exit(0 if torch.cuda.is_available() else f"the torch of $(GPU_PYTHON) ({torch.__version__}) sees no CUDA device; on a GPU machine run make $@ GPU_PYTHON=<a python whose torch has CUDA>")
+
+test-gpu: $(GPU_SETUP)
+	@$(GPU_PYTHON) -c '$(NEED_CUDA)'
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) -m pytest -q -m gpu
+
+bench-gpu: $(GPU_SETUP)
+	@$(GPU_PYTHON) -c '$(NEED_CUDA)'
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) benchmarks/bench_layers.py --device cuda --reps 7
 
 demo: setup
 	$(BIN)/rnnkit demo

@@ -31,6 +31,9 @@ def _add_run_flags(parser, default_preset: str = "quick") -> None:
     parser.add_argument("--text", default=None, metavar="PATH",
                         help="a UTF-8 text file for inside-the-lstm to train on and look inside, instead of the "
                              "bundled Shakespeare")
+    parser.add_argument("--device", default="auto",
+                        help="where to train and measure: auto (the first CUDA device if there is one, else the "
+                             "CPU), cpu, cuda, cuda:N or mps (default: auto); the committed results ran on the CPU")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -64,7 +67,9 @@ def run_all(names: list[str], args) -> list[str]:
     """Runs ``names`` with the flags of ``args``; returns the names run. Every argument is checked
     before the first experiment starts, so a mistake costs no training."""
     from ..lab import data, runner
+    from ..train.runtime import resolve_device
 
+    device = resolve_device(args.device)  # a device this machine lacks: one line, before anything runs
     _check_preset(args.preset)
     chosen = runner.main_names(names)
     runner.check_out(args.out)
@@ -79,7 +84,8 @@ def run_all(names: list[str], args) -> list[str]:
         data.polarity()  # a missing file is reported now, not after an hour of other experiments
     for i, name in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] ", end="")
-        runner.run(name, args.preset, args.seeds, args.out, progress=not args.quiet, options=options(args))
+        runner.run(name, args.preset, args.seeds, args.out, progress=not args.quiet, options=options(args),
+                   device=device)
     return chosen
 
 

@@ -53,7 +53,8 @@ class Config:
     """``lengths``: the sequence lengths T; ``kinds``: models (see ``models.KINDS``) built to
     ``parameters`` each; Adam at ``lr`` for ``steps`` steps of ``batch_size`` fresh sequences,
     gradient norm clipped to ``clip``; the test MSE on ``test_size`` held-out sequences every
-    ``eval_every`` steps; ``kernel_size``: the TCN's (its depth covers T)."""
+    ``eval_every`` steps; ``kernel_size``: the TCN's (its depth covers T).
+    ``device``: where models, batches and held-out tensors live (the runner sets it from ``--device``)."""
 
     lengths: tuple[int, ...] = (50, 100, 200)
     kinds: tuple[str, ...] = ("rnn", "lstm", "gru", "tcn")
@@ -67,6 +68,7 @@ class Config:
     kernel_size: int = 7
     one_per_half: bool = False
     seeds: tuple[int, ...] = (0, 1, 2)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -170,14 +172,16 @@ def train_seeds(make_model: Callable[[], nn.Module], batch: Callable[[torch.Gene
                 loss_fn: Callable, evaluate: Callable[[nn.Module], float], cfg, desc: str,
                 progress: bool) -> list[dict]:
     """Trains one model per seed of ``cfg.seeds`` (``cfg``: any config with seeds, steps, lr, clip,
-    eval_every) with :func:`common.train_steps`; batches come from ``batch(generator)``, the
+    eval_every, device) with :func:`common.train_steps`; batches come from ``batch(generator)``, the
     generator seeded by the seed (so one seed gives every model the same initialisation seed and the
-    same training sequences). Returns per seed ``{"curve": [(step, evaluate(model))...], "seconds",
-    "model"}``."""
+    same training sequences). The model is built on the CPU (the same initial weights on every
+    device) and moved to ``cfg.device``, where ``evaluate`` must find its data. Returns per seed
+    ``{"curve": [(step, evaluate(model))...], "seconds", "model"}``."""
     done = []
     for seed in cfg.seeds:
         g = common.generator(seed)
-        model = make_model()
+        model = make_model().to(cfg.device)
+        common.synchronize(cfg.device)  # the copy of the weights is not part of the training time
         start = time.perf_counter()
         curve = common.train_steps(model, partial(batch, g), loss_fn, cfg.steps, cfg.lr, cfg.clip,
                                    evaluate=partial(evaluate, model), eval_every=cfg.eval_every,
@@ -205,6 +209,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         x_test, y_test = adding_batch(cfg.test_size, length, torch.Generator().manual_seed(TEST_SEED + length),
                                       cfg.one_per_half)
         baselines[key] = float(F.mse_loss(torch.ones_like(y_test), y_test))
+        x_test, y_test = common.to_device((x_test, y_test), cfg.device)  # once, not at every evaluation
         curves[key], final[key], seconds[key], counts[key], widths[key] = {}, {}, {}, {}, {}
         levels[key] = models.tcn_levels(length, cfg.kernel_size)
         shape = dict(read="last", steps=length, kernel_size=cfg.kernel_size)

@@ -114,7 +114,8 @@ class Config:
     English -> Spanish (skipped when ``en_es_steps`` is 0): pairs of at most ``en_es_max_len``
     tokens a side, models of ``en_es_embedding`` / ``en_es_hidden``, ``en_es_steps`` steps on batches
     of ``batch_size``, ``en_es_test`` held-out pairs (0 = all short ones), the first ``en_es_seeds`` of
-    ``seeds``; buckets of tau split at ``tau_edges`` and of source length at ``en_es_length_edges``."""
+    ``seeds``; buckets of tau split at ``tau_edges`` and of source length at ``en_es_length_edges``.
+    ``device``: where models, batches and held-out tensors live (the runner sets it from ``--device``)."""
 
     levels: tuple[str, ...] = LEVELS
     attentions: tuple[str, ...] = KINDS
@@ -140,6 +141,7 @@ class Config:
     tau_edges: tuple[float, ...] = (0.7, 0.9)
     en_es_length_edges: tuple[int, ...] = (8, 12)
     seeds: tuple[int, ...] = (0, 1)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -233,11 +235,23 @@ def _loss(model, src, src_lengths, tgt_in, tgt_out, smoothing=0.0):
     return model.loss(src, src_lengths, tgt_in, tgt_out, label_smoothing=smoothing)[0]
 
 
-def _decode(model, sources: list[list[int]], max_len: int, batch: int = 256):
-    model.eval()
-    hyps = []
+def held_out_batches(sources: list[list[int]], device: torch.device | str, batch: int = 256) -> list[tuple]:
+    """``sources`` padded once into ``[(src (B, S) on device, lengths (B,) on the CPU), ...]``, in
+    order, for every model decoded on them. The lengths stay on the CPU, as
+    :meth:`~rnnkit.tasks.translation.Translator.translate` keeps them: the layers read them there."""
+    out = []
     for start in range(0, len(sources), batch):
         src, lengths, _ = pad_batch(sources[start : start + batch])
+        out.append((common.to_device(src, device), lengths))
+    return out
+
+
+def _decode(model, batches: list[tuple], max_len: int):
+    """Greedy hypotheses of the :func:`held_out_batches` ``batches``, in order; their attention
+    comes back on the CPU (:func:`rnnkit.decode.greedy_search` moves it there)."""
+    model.eval()
+    hyps = []
+    for src, lengths in batches:
         hyps += greedy_search(model, src, lengths, max_len + 1)
     return hyps
 
@@ -270,6 +284,7 @@ def _synthetic(cfg: Config, progress: bool):
               for k, w in widths.items()}
     test_gen = torch.Generator().manual_seed(TEST_SEED)
     test_src = make_sources(cfg.test_size, cfg.vocab, cfg.min_len, cfg.max_len, test_gen)
+    test_batches = held_out_batches(test_src, cfg.device)
     held_out = set(map(tuple, test_src))
     buckets = length_buckets(cfg.min_len, cfg.max_len, cfg.length_edges)
     heat_index = next((i for i, s in enumerate(test_src) if len(s) == cfg.heatmap_length), None)
@@ -289,12 +304,12 @@ def _synthetic(cfg: Config, progress: bool):
                            if tuple(s) not in held_out] or [[SPECIALS] * cfg.min_len]
                     return make_batch(src, [translate(level, s, cfg.vocab) for s in src], range(len(src)), BOS, EOS)
 
-                model = build(kind, widths[kind], (V, V), cfg.embedding_size, cfg.cell)
-                start = time.perf_counter()
+                model = build(kind, widths[kind], (V, V), cfg.embedding_size, cfg.cell).to(cfg.device)
+                start = time.perf_counter()  # train_steps ends on a float() of the device: an honest clock
                 common.train_steps(model, batch, _loss, cfg.train_steps, cfg.lr, cfg.clip, progress=progress,
                                    desc=f"{NAME} {level} {kind} seed {seed}")
                 seconds[kind].append(time.perf_counter() - start)
-                hyps = _decode(model, test_src, cfg.max_len)
+                hyps = _decode(model, test_batches, cfg.max_len)
                 s = score(hyps, test_src, test_tgt, level)
                 for name in per:
                     if s[name] is not None:
@@ -366,6 +381,7 @@ def _en_es(cfg: Config, progress: bool) -> dict:
     src_ids = [codec.src.encode(a)[:n] for a, _ in train]
     tgt_ids = [codec.tgt.encode(b)[:n] for _, b in train]
     test_ids = [codec.src.encode(a)[:n] for a, _ in test]
+    test_batches = held_out_batches(test_ids, cfg.device)
     refs = [codec.tgt.normalize(b) for _, b in test]  # what Translator.reference compares with
     kinds = ("none", REFERENCE)
     widths = matched_widths(kinds, cfg.en_es_hidden, sizes, cfg.en_es_embedding, recipe["cell"])
@@ -378,12 +394,13 @@ def _en_es(cfg: Config, progress: bool) -> dict:
         outputs = {}
         for kind in kinds:
             g = common.generator(seed)  # both models read the same batches
-            model = build(kind, widths[kind], sizes, cfg.en_es_embedding, recipe["cell"], recipe["dropout"], specials)
+            model = build(kind, widths[kind], sizes, cfg.en_es_embedding, recipe["cell"], recipe["dropout"],
+                          specials).to(cfg.device)
             batch = lambda g=g: make_batch(src_ids, tgt_ids, torch.randint(len(src_ids), (cfg.batch_size,),  # noqa: E731
                                                                            generator=g).tolist(), *specials[1:])
             common.train_steps(model, batch, lambda m, *b: _loss(m, *b, recipe["label_smoothing"]), cfg.en_es_steps,
                                recipe["lr"], cfg.clip, progress=progress, desc=f"{NAME} en-es {kind} seed {seed}")
-            outputs[kind] = _decode(model, test_ids, n)  # greedy, as Translator.translate with DecodeConfig()
+            outputs[kind] = _decode(model, test_batches, n)  # greedy, as Translator.translate with DecodeConfig()
         hyps = {k: [codec.tgt.decode(h.tokens) for h in outputs[k]] for k in kinds}
         stats = {k: sentence_stats(hyps[k], refs) for k in kinds}
         chrf = {k: [chrf_metric.sentence_score(h, [r]).score for h, r in zip(hyps[k], refs)] for k in kinds}
@@ -608,4 +625,4 @@ def verdict(result: dict) -> str:
 
 __all__ = ["NAME", "CLAIM", "Config", "PRESETS", "RUN_TIME", "LEVELS", "KINDS", "run", "verdict", "check",
            "permutation", "target_map", "translate", "make_sources", "make_pairs", "kendall_tau", "length_buckets",
-           "score", "matched_widths", "short_pairs"]
+           "score", "matched_widths", "short_pairs", "held_out_batches"]

@@ -60,9 +60,11 @@ from ..config import SEQ2SEQ_RECIPES, Seq2SeqConfig, Seq2SeqModelConfig, TrainCo
 from ..decode import DecodeConfig, generate
 from ..tasks.bleu import corpus_bleu, sentence_stats
 from ..tasks.translation import MODEL_TYPE, TranslationTask, Translator, make_batch
+from ..tasks.translation import to_device as batch_to_device
 from ..text import corpora as bundled
 from ..text.batching import pad_batch
 from ..train.checkpoint import CheckpointError, read_meta
+from ..train.runtime import module_device
 from . import common
 from .search_errors import (  # re-exported: what the experiment counts
     MAX_OFFSET,
@@ -107,7 +109,8 @@ class Config:
     of at most ``max_words`` source words. Training: ``dates_steps`` / ``en_es_steps`` AdamW steps
     (peak lr ``lr``, see :func:`lr_factor`) of ``batch_size`` pairs; widths
     ``dates_hidden``, ``en_es_embedding``, ``en_es_hidden``; ``train_pairs`` caps the training pairs
-    (None: all). One model per corpus and seed."""
+    (None: all). One model per corpus and seed. ``device``: where models, batches and held-out
+    tensors live (the runner sets it from ``--device``)."""
 
     beam_sizes: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50)
     checkpoint: str | None = None
@@ -124,6 +127,7 @@ class Config:
     train_pairs: int | None = None
     batch_size: int = 64
     lr: float = 3e-3
+    device: str = "cpu"
 
     def __post_init__(self):
         self.beam_sizes = check_beam_sizes(self.beam_sizes)
@@ -206,7 +210,9 @@ def train_model(corpus: str, pairs: dict, cfg: Config, seed: int, progress: bool
     model_cfg, s2s, train_cfg = _configs(corpus, cfg, seed)
     task = TranslationTask.from_pairs(pairs["train"], pairs["validation"], model_cfg, s2s, train_cfg)
     steps = cfg.dates_steps if corpus == "dates" else cfg.en_es_steps
-    model = task.model
+    # built on the CPU (the same initial draw on every device), then moved; task.loss moves each
+    # batch to the model's device, and float(loss) below waits for the step, so the clock is honest
+    model = task.model.to(cfg.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=train_cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps))
     batches = itertools.chain.from_iterable(task.train_batches(epoch) for epoch in itertools.count())
@@ -225,13 +231,14 @@ def train_model(corpus: str, pairs: dict, cfg: Config, seed: int, progress: bool
     return Translator(model, task.codec, s2s), info
 
 
-def load_checkpoint_model(path: str) -> tuple[Translator, str, str]:
-    """``(translator, corpus, note)`` of the seq2seq run folder ``path``: the corpus its record names
-    when it is a bundled one, else en-es (the note says which). A CheckpointError (a ValueError) of
-    one line for a missing folder, a damaged one or a model of another kind."""
+def load_checkpoint_model(path: str, device: str = "cpu") -> tuple[Translator, str, str]:
+    """``(translator, corpus, note)`` of the seq2seq run folder ``path``, its model on ``device``
+    (a checkpoint written on any device loads): the corpus its record names when it is a bundled
+    one, else en-es (the note says which). A CheckpointError (a ValueError) of one line for a
+    missing folder, a damaged one or a model of another kind."""
     try:
         meta = read_meta(path, MODEL_TYPE)
-        translator = Translator.load(path)
+        translator = Translator.load(path, device=device)
     except CheckpointError as err:
         raise CheckpointError(f"beam-vs-greedy needs the --out folder of `rnnkit train seq2seq`: {err}") from None
     data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
@@ -247,7 +254,7 @@ def check(cfg: Config) -> None:
     """The checks :func:`run` makes before any training: the beam sizes, and the checkpoint when
     given (a seq2seq run folder). Raises ValueError (CheckpointError) with one line."""
     check_beam_sizes(cfg.beam_sizes)
-    if cfg.checkpoint is not None:
+    if cfg.checkpoint is not None:  # only whether it loads: on the CPU, nothing is kept
         load_checkpoint_model(cfg.checkpoint)
 
 
@@ -257,15 +264,18 @@ def check(cfg: Config) -> None:
 def decode(translator: Translator, src: list[list[int]], beam: int, alpha: float, batch_size: int = 64):
     """The best :class:`~rnnkit.decode.search.Hypothesis` of each source (ids ``src``), in order:
     greedy search for ``beam`` 1, else a beam of ``beam`` with length penalty ``alpha``. Sources
-    are batched by length, so padding costs little."""
+    are batched by length, so padding costs little. The ids go to the model's device (decoding
+    starts its tokens on the source's device); the lengths stay on the CPU, as in
+    :meth:`~rnnkit.tasks.translation.Translator.translate` (the layers read them there)."""
     max_len = translator.s2s_cfg.max_tgt_len + 1
+    device = module_device(translator.model)
     config = DecodeConfig(num_beams=beam, length_penalty=alpha if beam > 1 else 1.0, max_new_tokens=max_len)
     order = sorted(range(len(src)), key=lambda i: len(src[i]))
     out = [None] * len(src)
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         ids, lengths, _ = pad_batch([src[i] for i in index])
-        for i, hyps in zip(index, generate(translator.model, ids, lengths, config)):
+        for i, hyps in zip(index, generate(translator.model, ids.to(device), lengths, config)):
             out[i] = hyps[0]
     return out
 
@@ -275,12 +285,12 @@ def teacher_forced(translator: Translator, src: list[list[int]], refs: list[list
     """For each pair, the model's arg-max at every reference position given the true prefix:
     ``len(ref) + 1`` ids (the last one is where eos belongs)."""
     model = translator.model.eval()
-    v = translator.codec.tgt.vocab
+    v, device = translator.codec.tgt.vocab, module_device(translator.model)
     order = sorted(range(len(src)), key=lambda i: len(src[i]))
     out = [None] * len(src)
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
-        s, s_len, tgt_in, _ = make_batch(src, refs, index, v.bos_id, v.eos_id)
+        s, s_len, tgt_in, _ = batch_to_device(make_batch(src, refs, index, v.bos_id, v.eos_id), device)
         pred = model(s, s_len, tgt_in).argmax(-1)
         for row, i in enumerate(index):
             out[i] = pred[row, : len(refs[i]) + 1].tolist()
@@ -396,7 +406,7 @@ def trend(by_beam: dict, key: str, metric: str) -> dict:
 
 def run(cfg: Config, out: Path, progress: bool = False) -> dict:
     check_beam_sizes(cfg.beam_sizes)
-    loaded = load_checkpoint_model(cfg.checkpoint) if cfg.checkpoint is not None else None
+    loaded = load_checkpoint_model(cfg.checkpoint, cfg.device) if cfg.checkpoint is not None else None
     names = (loaded[1],) if loaded else cfg.corpora
     sizes = sorted(set(cfg.beam_sizes) | {1})
     results, parameters = {}, {}

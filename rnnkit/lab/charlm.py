@@ -11,6 +11,10 @@
   comparable (the same reason ``benchmarks/bench_lm.py`` interleaves its loops).
 * Curves on a common time grid (:func:`on_grid`, :func:`band`, :func:`time_to_reach`) for the
   quality-against-seconds figures.
+
+Devices: data is drawn on the CPU (with CPU generators, so a seed gives the same batches on every
+device); the race moves each batch to its model's device, and the scores take their held-out
+tensors on the model's device (moved once by the caller; :func:`padded_batches` for polarity).
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..text import CharTokenizer, Vocab, WordTokenizer, pad_batch
+from ..train.runtime import module_device
 from . import data
-from .common import match_width, steps_bar
+from .common import match_width, steps_bar, synchronize, to_device
 from .models import SequenceNet
 
 # -- the character-level language model ---------------------------------------------------------
@@ -118,10 +123,12 @@ def lm_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> to
 def bits_per_char(model: nn.Module, ids: torch.Tensor, window: int, batch: int = 256) -> float:
     """Bits per character of ``model`` on ``ids`` (N,): the text cut into consecutive windows of
     ``window`` characters, each predicted from a zero state; every character after a window's
-    first is scored once (the tail shorter than a window is left out)."""
+    first is scored once (the tail shorter than a window is left out). ``ids`` elsewhere than on the
+    model's device are copied there on every call: move held-out text there once beforehand."""
     n = (ids.numel() - 1) // window
     if n < 1:
         raise ValueError(f"the text must hold more than window = {window} characters; got {ids.numel()}")
+    ids = ids.to(module_device(model))
     inputs, targets = ids[: n * window].view(n, window), ids[1 : n * window + 1].view(n, window)
     was_training = model.training
     model.eval()
@@ -197,17 +204,30 @@ def _padded(sequences: Sequence[Sequence[int]], min_steps: int) -> tuple[torch.T
     return ids, lengths
 
 
+def padded_batches(split: PolaritySplit, batch: int = 512, min_steps: int = 1) -> list[tuple[torch.Tensor, ...]]:
+    """``split`` in order as batches ``(ids (B, T), lengths (B,), labels (B,))`` of ``batch``
+    sentences (padded as :func:`polarity_batch`'s), for :func:`accuracy`; move them to the model's
+    device once (:func:`rnnkit.lab.common.to_device`) rather than on every evaluation."""
+    return [_padded(split.ids[i : i + batch], min_steps) + (split.labels[i : i + batch],)
+            for i in range(0, len(split.ids), batch)]
+
+
 @torch.no_grad()
-def accuracy(model: nn.Module, split: PolaritySplit, batch: int = 512, min_steps: int = 1) -> float:
-    """Share of ``split``'s sentences whose class is the arg-max of ``model(ids, lengths)`` (B, classes)."""
+def accuracy(model: nn.Module, split: PolaritySplit | Sequence[tuple[torch.Tensor, ...]], batch: int = 512,
+             min_steps: int = 1) -> float:
+    """Share of ``split``'s sentences whose class is the arg-max of ``model(ids, lengths)`` (B, classes).
+    ``split``: a :class:`PolaritySplit` (padded into batches of ``batch`` and moved to the model's
+    device on every call) or its :func:`padded_batches`, already on the model's device."""
+    if isinstance(split, PolaritySplit):
+        split = to_device(padded_batches(split, batch, min_steps), module_device(model))
     was_training = model.training
     model.eval()
-    right = 0
-    for i in range(0, len(split.ids), batch):
-        ids, lengths = _padded(split.ids[i : i + batch], min_steps)
-        right += int((model(ids, lengths).argmax(-1) == split.labels[i : i + batch]).sum())
+    right, total = 0, 0
+    for ids, lengths, labels in split:
+        right += int((model(ids, lengths).argmax(-1) == labels).sum())
+        total += len(labels)
     model.train(was_training)
-    return right / len(split.ids)
+    return right / total
 
 
 # -- timed training, side by side ---------------------------------------------------------------
@@ -241,7 +261,7 @@ class RaceRecord:
     """What one contestant did: ``curve`` ``[(step, seconds, score)]`` (from step 0), ``step_seconds``
     and ``step_tokens`` of every step, and ``marks``/``states``: the score and a copy of the weights
     at the budget points ``"steps"`` (the step budget reached) and ``"seconds"`` (the first step that
-    brings its own training time to the seconds budget)."""
+    brings its own training time to the seconds budget); the copies stay on the model's device."""
 
     curve: list[tuple[int, float, float]] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
@@ -279,9 +299,12 @@ def race(contestants: Sequence[Contestant], steps: int | None, seconds: float | 
     """Trains every contestant, one step of each in turn, until each has done ``steps`` steps and
     spent ``seconds`` seconds of its own training time (either may be None: no such budget).
 
-    Only the training step is timed (forward, backward, clipping, Adam); drawing the batch and
-    evaluating are not. Each contestant is evaluated at step 0, whenever its training time passes
-    another ``eval_every`` seconds (0: never), and at its budget points (see :class:`RaceRecord`).
+    Only the training step is timed (forward, backward, clipping, Adam); drawing the batch, moving
+    it to the model's device and evaluating are not. The device is synchronised before both clock
+    reads of a step, so on a GPU a step's time is its work, not its kernel launches (nor the tail
+    of the work before it). Each contestant is evaluated at step 0, whenever its training time
+    passes another ``eval_every`` seconds (0: never), and at its budget points (see
+    :class:`RaceRecord`).
     """
     if steps is None and seconds is None:
         raise ValueError("give a budget: steps, seconds or both (None means no such budget)")
@@ -292,6 +315,7 @@ def race(contestants: Sequence[Contestant], steps: int | None, seconds: float | 
         raise ValueError(f"contestants need different names; got {names}")
     records = {c.name: RaceRecord() for c in contestants}
     optimizers = {c.name: torch.optim.Adam(c.model.parameters(), lr=c.lr) for c in contestants}
+    devices = {c.name: module_device(c.model) for c in contestants}
     next_eval = {c.name: eval_every for c in contestants}
     for c in contestants:
         records[c.name].curve.append((0, 0.0, float(c.evaluate(c.model))))
@@ -299,18 +323,21 @@ def race(contestants: Sequence[Contestant], steps: int | None, seconds: float | 
     bar = steps_bar(steps or 0, desc, progress and steps is not None)
     while active:
         for c in list(active):
-            rec, opt = records[c.name], optimizers[c.name]
+            rec, opt, device = records[c.name], optimizers[c.name], devices[c.name]
             batch = c.batch()
+            moved = to_device(batch, device)
+            synchronize(device)  # the batch's copy is not part of the step
             start = time.perf_counter()
             c.model.train()
-            loss = c.loss(c.model, *batch)
+            loss = c.loss(c.model, *moved)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if c.clip:
                 nn.utils.clip_grad_norm_(c.model.parameters(), c.clip)
             opt.step()
+            synchronize(device)
             rec.step_seconds.append(time.perf_counter() - start)
-            rec.step_tokens.append(c.tokens(batch) if c.tokens else 1)
+            rec.step_tokens.append(c.tokens(batch) if c.tokens else 1)  # the batch as drawn: no device read
             marks = []
             if steps is not None and rec.steps == steps:
                 marks.append("steps")
@@ -334,8 +361,8 @@ def race(contestants: Sequence[Contestant], steps: int | None, seconds: float | 
 
 
 def score_at(model: nn.Module, state: dict, score: Callable[[nn.Module], float]) -> float:
-    """``score(model)`` with the weights ``state`` (a record's budget-point copy); the model's own
-    weights are put back afterwards."""
+    """``score(model)`` with the weights ``state`` (a record's budget-point copy; loading copies it
+    into the model's parameters, wherever it lives); the model's own weights are put back afterwards."""
     own = copy.deepcopy(model.state_dict())
     model.load_state_dict(state)
     try:
@@ -380,5 +407,5 @@ def parameter_gap(counts: Sequence[int]) -> float:
 
 
 __all__ = ["CharCorpus", "char_corpus", "random_windows", "CharLM", "build_lm", "lm_loss", "bits_per_char",
-           "PolaritySplit", "PolarityData", "polarity_data", "polarity_batch", "accuracy", "Contestant",
-           "RaceRecord", "race", "score_at", "on_grid", "band", "time_to_reach", "parameter_gap"]
+           "PolaritySplit", "PolarityData", "polarity_data", "polarity_batch", "padded_batches", "accuracy",
+           "Contestant", "RaceRecord", "race", "score_at", "on_grid", "band", "time_to_reach", "parameter_gap"]

@@ -68,7 +68,8 @@ class Config:
     ``text_min_freq`` times; RNN read-out ``text_pooling`` ("max" or "last"); Adam at ``text_lr`` for
     ``text_steps`` steps of ``text_batch`` sentences (Kim: 50). (c) ``lm_*``: as
     :mod:`rnnkit.lab.gru_vs_lstm`'s, each model trained for ``lm_seconds``; TCN kernel ``lm_kernel``;
-    ``curve_points`` evaluations per budget."""
+    ``curve_points`` evaluations per budget. ``device``: where models, batches and held-out tensors
+    live (the runner sets it from ``--device``)."""
 
     digits_parameters: int = 6000
     digits_steps: int = 150
@@ -96,6 +97,7 @@ class Config:
     lm_seconds: float = 3.5
     curve_points: int = 8
     seeds: tuple[int, ...] = (0, 1, 2)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -169,6 +171,8 @@ def _image_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 def _digits(cfg: Config, progress: bool) -> dict:
     sets = data.digits()
     (x_train, y_train), (x_test, y_test) = sets["train"], sets["test"]
+    # training batches are drawn on the CPU (train_steps moves them); the test set moves once
+    x_test, y_test = common.to_device((x_test, y_test), cfg.device)
     widths = {label: common.match_width(lambda w, k=kind, r=reading: _digit_model(k, r, w, cfg),
                                         cfg.digits_parameters, high=512)
               for label, kind, reading in DIGIT_MODELS}
@@ -177,13 +181,14 @@ def _digits(cfg: Config, progress: bool) -> dict:
     for label, kind, reading in DIGIT_MODELS:
         for seed in cfg.seeds:
             gen = common.generator(seed)  # per seed: the same initialisation stream and the same batches
-            model = _digit_model(kind, reading, widths[label], cfg)
+            model = _digit_model(kind, reading, widths[label], cfg).to(cfg.device)
             parameters[label] = common.count_parameters(model)
+            common.synchronize(cfg.device)  # the model's copy is not training time
             start = time.perf_counter()
             common.train_steps(model, lambda g=gen: image_batch(x_train, y_train, cfg.digits_batch, g),
                                lambda m, x, y: F.cross_entropy(m(x), y), cfg.digits_steps, cfg.digits_lr,
                                desc=f"{NAME} digits {label} seed {seed}", progress=progress)
-            seconds = time.perf_counter() - start
+            seconds = time.perf_counter() - start  # train_steps ends reading a loss: the device is done
             per_seed[label].append({"seed": seed, "accuracy": _image_accuracy(model, x_test, y_test),
                                     "seconds": seconds})
     return {"labels": [label for label, _, _ in DIGIT_MODELS], "reading": {m[0]: m[2] for m in DIGIT_MODELS},
@@ -265,17 +270,19 @@ def _polarity(cfg: Config, progress: bool) -> dict:
     per_seed = {label: [] for label in TEXT_MODELS}
     parameters = {}
     loss = lambda m, ids, lengths, labels: F.cross_entropy(m(ids, lengths), labels)
+    test = common.to_device(charlm.padded_batches(pol.test), cfg.device)  # padded and moved once
     for label in TEXT_MODELS:
         for seed in cfg.seeds:
             gen = common.generator(seed)
-            model = _text_model(label, V, widths[label], cfg)
+            model = _text_model(label, V, widths[label], cfg).to(cfg.device)
             parameters[label] = common.count_parameters(model) - model.embedding.weight.numel()
+            common.synchronize(cfg.device)  # the model's copy is not training time
             start = time.perf_counter()
             common.train_steps(model, lambda g=gen: charlm.polarity_batch(pol.train, cfg.text_batch, g), loss,
                                cfg.text_steps, cfg.text_lr, desc=f"{NAME} polarity {label} seed {seed}",
                                progress=progress)
-            seconds = time.perf_counter() - start
-            per_seed[label].append({"seed": seed, "accuracy": charlm.accuracy(model, pol.test), "seconds": seconds})
+            seconds = time.perf_counter() - start  # train_steps ends reading a loss: the device is done
+            per_seed[label].append({"seed": seed, "accuracy": charlm.accuracy(model, test), "seconds": seconds})
     return {"labels": list(TEXT_MODELS), "widths": widths, "parameters": parameters,
             "embedding_parameters": V * cfg.text_embedding, "vocabulary": V, "per_seed": per_seed,
             "accuracy": {k: common.summarize(r["accuracy"] for r in v) for k, v in per_seed.items()},
@@ -295,7 +302,8 @@ def _lm(cfg: Config, progress: bool) -> dict:
     widths = {label: cfg.lm_hidden if kind == "lstm" else common.match_width(lambda w, k=kind: make(k, w), target,
                                                                               high=1024)
               for label, kind in LM_MODELS.items()}
-    score = lambda m: charlm.bits_per_char(m, corpus.validation, cfg.lm_window)
+    validation = common.to_device(corpus.validation, cfg.device)  # once, not at every evaluation
+    score = lambda m: charlm.bits_per_char(m, validation, cfg.lm_window)
     per_seed = {label: [] for label in LM_MODELS}
     for seed in cfg.seeds:
         common.generator(seed)
@@ -303,7 +311,7 @@ def _lm(cfg: Config, progress: bool) -> dict:
         for label, kind in LM_MODELS.items():
             gen = torch.Generator().manual_seed(seed)  # the same batches for every model of the seed
             entrants.append(charlm.Contestant(
-                label, make(kind, widths[label]),
+                label, make(kind, widths[label]).to(cfg.device),
                 lambda g=gen: charlm.random_windows(corpus.train, cfg.lm_batch, cfg.lm_window, g), charlm.lm_loss,
                 score, tokens=lambda b: b[0].numel(), lr=cfg.lm_lr))
         records = charlm.race(entrants, None, cfg.lm_seconds, cfg.lm_seconds / cfg.curve_points,
@@ -348,14 +356,15 @@ def _bars(title: str, labels: list[str], acc: dict, out: Path, name: str, captio
     return common.figure(fig, out, name, caption)
 
 
-def _lm_figure(lm: dict, n_seeds: int, out: Path) -> dict:
+def _lm_figure(lm: dict, n_seeds: int, out: Path, device: str) -> dict:
     fig, axes = common.new_figure()
     ax = axes[0][0]
     for label in lm["labels"]:
         mean, std = np.array(lm["bands"][label]["mean"]), np.array(lm["bands"][label]["std"])
         line, = ax.plot(lm["grid"], mean, label=f"{label} ({lm['parameters'][label]:,} parameters)")
         ax.fill_between(lm["grid"], mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("training seconds (own steps only, 2 CPU threads, shared machine)")
+    on = "2 CPU threads, shared machine" if torch.device(device).type == "cpu" else device
+    ax.set_xlabel(f"training seconds (own steps only, {on})")
     ax.set_ylabel("validation bits per character")
     ax.set_title(f"{NAME}: character LM (Shakespeare)")
     ax.legend(fontsize=8)
@@ -417,6 +426,8 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         raise ValueError(f"text_pooling must be 'max' or 'last'; got {cfg.text_pooling!r}")
     dig, pol, lm = _digits(cfg, progress), _polarity(cfg, progress), _lm(cfg, progress)
     n = len(cfg.seeds)
+    timed = ("2 threads of a shared machine, so timing is noisy" if torch.device(cfg.device).type == "cpu"
+             else f"on {cfg.device}, the device synchronised before each clock read")
     parameters = {**{f"digits: {k}": v for k, v in dig["parameters"].items()},
                   **{f"polarity: {k} (besides the embedding)": v for k, v in pol["parameters"].items()},
                   **{f"LM: {k}": v for k, v in lm["parameters"].items()}}
@@ -437,7 +448,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         f"Shakespeare: embedding {cfg.lm_embedding}, TCN (kernel {cfg.lm_kernel}, depth covering windows of "
         f"{cfg.lm_window}), LSTM (H={cfg.lm_hidden}) and GRU matched to the LSTM's parameters, each given "
         f"{cfg.lm_seconds:g} s of its own training time (a step of each in turn, on the same batches of "
-        f"{cfg.lm_batch} windows, 2 threads of a shared machine, so timing is noisy); validation bits per "
+        f"{cfg.lm_batch} windows, {timed}); validation bits per "
         f"character on {cfg.lm_valid_chars:,} characters. {n} seeds; test accuracy / bpc as mean ± std.")
     dig_rows = [[k, dig["reading"][k], dig["parameters"][k], common.pm(dig["accuracy"][k], percent=True),
                  common.pm(dig["seconds"][k])] for k in dig["labels"]]
@@ -469,7 +480,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
               "(orange: convolutional, blue: recurrent); "
               "dashed: Kim 2014's CNN-rand on MR (a different polarity set).",
               anchor=("Kim 2014 CNN-rand, MR (published)", KIM_CNN_RAND_MR), convolutional=("CNN-rand",)),
-        _lm_figure(lm, n, out)]
+        _lm_figure(lm, n, out, cfg.device)]
     return {"setup": setup, "parameters": parameters, "tables": tables, "figures": figures, "digits": dig,
             "polarity": pol, "lm": lm}
 

@@ -3,7 +3,9 @@
 An experiment is a module of :mod:`rnnkit.lab` with
 
 - ``NAME`` (the command-line name), ``CLAIM`` (the study notes' claim it measures, one sentence),
-- ``Config``: a dataclass with a ``seeds`` field (a tuple of ints), and ``PRESETS``: ``{"tiny": ...,
+- ``Config``: a dataclass with a ``seeds`` field (a tuple of ints) and a ``device`` field (a
+  string such as ``"cpu"`` or ``"cuda:0"``, set by the runner from ``--device``: every model,
+  batch and held-out tensor of the run lives there), and ``PRESETS``: ``{"tiny": ...,
   "quick": ..., "full": ...}`` instances of it ("tiny" is for the tests, seconds; "quick" for
   ``make compare``; "full" for the committed results),
 - ``RUN_TIME``: the measured wall-clock time of the quick and full presets on the 2-core CI machine,
@@ -104,6 +106,27 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def to_device(values, device: torch.device | str):
+    """``values`` with every tensor moved to ``device``: a tensor, or a tuple or list of tensors and
+    other things (kept as they are). Data is generated on the CPU with CPU generators and moved, so
+    a seed gives the same sequences on every device."""
+    if isinstance(values, torch.Tensor):
+        return values.to(device)
+    if isinstance(values, (tuple, list)):
+        return type(values)(to_device(v, device) for v in values)
+    return values
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Waits until ``device`` has finished its queued work: CUDA and MPS run asynchronously, so a
+    clock read without it times the launch of the work, not the work."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def steps_bar(total: int, desc: str, enabled: bool):
     """A tqdm progress bar over ``range(total)`` (off when ``enabled`` is false)."""
     return tqdm(range(total), desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
@@ -113,14 +136,19 @@ def train_steps(model: nn.Module, batch: Callable[[], tuple], loss_fn: Callable,
                 clip: float = 1.0, evaluate: Callable[[], float] | None = None, eval_every: int = 0,
                 desc: str = "", progress: bool = False) -> list[tuple[int, float]]:
     """Adam on ``loss_fn(model, *batch())`` for ``steps`` steps, clipping the gradient norm to
-    ``clip`` (0 = off). Returns the curve ``[(step, evaluate()), ...]`` every ``eval_every`` steps
-    and at the end (the training loss of that step when ``evaluate`` is None)."""
+    ``clip`` (0 = off); the tensors of each batch are moved to the model's device first. Returns the
+    curve ``[(step, evaluate()), ...]`` every ``eval_every`` steps and at the end (the training loss
+    of that step when ``evaluate`` is None); reading that number waits for the device, so a clock
+    read after this function times the training."""
+    from ..train.runtime import module_device
+
+    device = module_device(model)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     curve: list[tuple[int, float]] = []
     bar = steps_bar(steps, desc, progress)
     for step in bar:
         model.train()
-        loss = loss_fn(model, *batch())
+        loss = loss_fn(model, *to_device(batch(), device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if clip:

@@ -57,7 +57,8 @@ class Config:
     ``models.KINDS``) built to ``parameters`` each; Adam at ``lr`` for ``steps`` steps of
     ``batch_size`` fresh sequences, gradient norm clipped to ``clip``; test loss on ``test_size``
     held-out sequences every ``eval_every`` steps; ``kernel_size``: the TCN's (its depth covers
-    T + 20); ``one_hot``: one-hot symbols (10 channels) or the scalar symbol (1 channel, as Bai et al.)."""
+    T + 20); ``one_hot``: one-hot symbols (10 channels) or the scalar symbol (1 channel, as Bai et al.).
+    ``device``: where models, batches and held-out tensors live (the runner sets it from ``--device``)."""
 
     lengths: tuple[int, ...] = (50, 100, 200)
     kinds: tuple[str, ...] = ("rnn", "lstm", "gru", "tcn")
@@ -71,6 +72,7 @@ class Config:
     kernel_size: int = 8
     one_hot: bool = True
     seeds: tuple[int, ...] = (0, 1, 2)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -142,7 +144,8 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
     for blank in cfg.lengths:
         key, length = str(blank), blank + 2 * MEMORY
         symbols, y_test = copy_batch(cfg.test_size, blank, torch.Generator().manual_seed(TEST_SEED + blank))
-        x_test = encode(symbols, cfg.one_hot)
+        # moved once, not at every evaluation
+        x_test, y_test = common.to_device((encode(symbols, cfg.one_hot), y_test), cfg.device)
         baselines[key] = baseline_loss(blank)
         curves[key], final[key], accuracy[key], seconds[key], counts[key], widths[key] = {}, {}, {}, {}, {}, {}
         levels[key] = models.tcn_levels(length, cfg.kernel_size)

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..train.runtime import module_device
 from . import common, models
 from .memory_length import recall_batch
 
@@ -67,7 +68,8 @@ class Config:
     ``memory_biases`` (the plain ones keep torch.nn's initialisation), plus the RNN kinds of
     ``radius_kinds`` with W_hh rescaled to each spectral radius of ``radii``. Training: Adam at
     ``lr``, gradient norm clipped to ``clip``, ``train_steps`` steps of ``batch_size`` sequences.
-    Clipping: SGD at ``sgd_lr`` for ``clip_steps`` steps, clipped to ``clip`` or not."""
+    Clipping: SGD at ``sgd_lr`` for ``clip_steps`` steps, clipped to ``clip`` or not.
+    ``device``: where models, batches and held-out tensors live (the runner sets it from ``--device``)."""
 
     steps: int = 50
     symbols: int = 8
@@ -84,6 +86,7 @@ class Config:
     sgd_lr: float = 0.1
     kernel_size: int = 7
     seeds: tuple[int, ...] = (0, 1, 2)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -116,8 +119,9 @@ def model_specs(cfg: Config) -> list[Spec]:
 
 
 def spectral_radius(matrix: torch.Tensor) -> float:
-    """The largest |eigenvalue| of a square matrix."""
-    return float(torch.linalg.eigvals(matrix.detach().double()).abs().max())
+    """The largest |eigenvalue| of a square matrix (computed on the CPU, wherever the matrix lives:
+    the same LAPACK routine, so the same number, on every device)."""
+    return float(torch.linalg.eigvals(matrix.detach().to("cpu", torch.float64)).abs().max())
 
 
 def set_spectral_radius(layer: nn.Module, radius: float) -> None:
@@ -133,10 +137,12 @@ def set_spectral_radius(layer: nn.Module, radius: float) -> None:
 def input_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                          dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``||dL/dx_t||`` for t = 1..T: (T,), the norm over the batch and the features of the gradient
-    of L = mean cross-entropy of ``model(x)`` (B, classes) against ``y`` (B,); x is (B, T, C).
+    of L = mean cross-entropy of ``model(x)`` (B, classes) against ``y`` (B,); x is (B, T, C), x and
+    y on the model's device, where the norms are returned.
 
     Computed on a copy of the model in ``dtype`` (float64 by default: a gradient 1e-25 of the last
-    step's is real, but in float32 it came out as an exact 0); the model is left untouched."""
+    step's is real, but in float32 it came out as an exact 0); the copy stays on the model's device,
+    and the model is left untouched."""
     probe = copy.deepcopy(model).to(dtype)
     x = x.detach().to(dtype).requires_grad_(True)
     (grad,) = torch.autograd.grad(F.cross_entropy(probe(x), y), x)
@@ -145,8 +151,9 @@ def input_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def profile(norms: torch.Tensor) -> list[float]:
     """``||dL/dx_t|| / ||dL/dx_T||`` by distance T - t = 0, 1, ..., T-1 (NaN when the last step's is 0)."""
-    last = float(norms[-1])
-    return [float(v) / last if last > 0 else math.nan for v in norms.flip(0)]
+    by_distance = norms.detach().flip(0).tolist()  # one copy off the device, not one per step
+    last = by_distance[0]
+    return [v / last if last > 0 else math.nan for v in by_distance]
 
 
 def log10(value: float) -> float:
@@ -162,7 +169,8 @@ def _profile_stats(per_seed: list[list[float]]) -> dict:
 
 
 def make_model(spec: Spec, width: int, cfg: Config) -> models.SequenceNet:
-    """``spec``'s model at ``width``, initialised from torch's global generator."""
+    """``spec``'s model at ``width``, initialised from torch's global generator, on the CPU (the
+    same initial weights on every device; the caller moves it)."""
     model = models.SequenceNet(spec.kind, cfg.symbols, width, cfg.symbols, steps=cfg.steps,
                                kernel_size=cfg.kernel_size, memory_bias=spec.memory_bias)
     if spec.radius is not None:
@@ -177,13 +185,14 @@ def _recall_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Te
 def clipping_run(model: nn.Module, batch, steps: int, lr: float, clip: float, desc: str = "",
                  progress: bool = False) -> dict[str, list[float]]:
     """SGD at ``lr`` for ``steps`` steps on the recall loss of ``batch()``, clipping the gradient
-    norm to ``clip`` (0 = off). Per step: ``loss``, ``gradient`` (norm before clipping) and
-    ``update`` (||theta after - theta before||)."""
+    norm to ``clip`` (0 = off); the tensors of each batch are moved to the model's device first. Per
+    step: ``loss``, ``gradient`` (norm before clipping) and ``update`` (||theta after - theta before||)."""
+    device = module_device(model)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     params = list(model.parameters())
     record: dict[str, list[float]] = {"loss": [], "gradient": [], "update": []}
     for _ in common.steps_bar(steps, desc, progress):
-        loss = _recall_loss(model, *batch())
+        loss = _recall_loss(model, *common.to_device(batch(), device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gradient = nn.utils.clip_grad_norm_(params, clip if clip else math.inf)
@@ -229,6 +238,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         raise ValueError(f"steps must be at least 2 (a first and a last step); got {cfg.steps}")
     specs = model_specs(cfg)
     x_probe, y_probe = recall_batch(PROBE_SIZE, cfg.steps, cfg.symbols, torch.Generator().manual_seed(PROBE_SEED))
+    x_probe, y_probe = common.to_device((x_probe, y_probe), cfg.device)  # once, for every model and seed
     widths = {k: models.build(k, cfg.symbols, cfg.symbols, cfg.parameters, steps=cfg.steps,
                               kernel_size=cfg.kernel_size).head.in_features
               for k in {s.kind for s in specs}}
@@ -238,7 +248,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         losses, accs, radii = [], [], []
         for seed in cfg.seeds:
             g = common.generator(seed)  # the same seed: the same initialisation and training batches
-            model = make_model(spec, widths[spec.kind], cfg)
+            model = make_model(spec, widths[spec.kind], cfg).to(cfg.device)
             counts[spec.label] = common.count_parameters(model)
             if spec.kind in ("rnn", "rnn-relu"):
                 radii.append(spectral_radius(model.layer.weight_hh_l0))
@@ -265,7 +275,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
             records = []
             for seed in cfg.seeds:
                 g = common.generator(seed)
-                model = make_model(spec, widths[kind], cfg)
+                model = make_model(spec, widths[kind], cfg).to(cfg.device)
                 records.append(clipping_run(model, lambda g=g: recall_batch(cfg.batch_size, cfg.steps, cfg.symbols, g),
                                             cfg.clip_steps, cfg.sgd_lr, clip,
                                             desc=f"gradient-flow {spec.label} {mode} seed {seed}", progress=progress))

@@ -21,7 +21,8 @@ are additions, not counted):
 
 So at equal H the GRU needs 3/4 of the LSTM's matrix work. Measured time tells another story when
 the implementations differ: on the CPU torch runs the LSTM through oneDNN's fused kernel and the
-GRU through rnnkit's own loop or torch's unfused one (``backends`` in the result says which ran).
+GRU through rnnkit's own loop or torch's unfused one (``backends`` in the result says which ran;
+on a GPU both run cuDNN's fused kernels).
 
 Result keys beyond the contract's (``task`` is ``"lm"`` or ``"polarity"``; ``role`` is
 ``"lstm"``, ``"gru_same_h"`` or ``"gru_same_params"``):
@@ -72,7 +73,8 @@ class Config:
     (sentences cut to ``cls_max_len`` words, words seen ``cls_min_freq`` times; ``cls_dropout``
     before the output layer). Budgets: ``*_steps`` steps and ``*_seconds`` seconds of training
     per model; ``curve_points`` evaluations per budget of seconds for the curves; speeds are medians
-    after ``warmup_steps``."""
+    after ``warmup_steps``. ``device``: where models, batches and held-out tensors live (the runner
+    sets it from ``--device``)."""
 
     lm_hidden: int = 128
     lm_embedding: int = 32
@@ -95,6 +97,7 @@ class Config:
     curve_points: int = 8
     warmup_steps: int = 5
     seeds: tuple[int, ...] = (0, 1, 2)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -160,7 +163,7 @@ def _task_runs(task: str, cfg: Config, make, widths, contestant, final_score, pr
     per_seed: dict[str, list[dict]] = {role: [] for role in ROLES}
     for seed in cfg.seeds:
         common.generator(seed)  # the initialisation of this seed's models
-        entrants = [contestant(role, make(KIND[role], widths[role]), torch.Generator().manual_seed(seed))
+        entrants = [contestant(role, make(KIND[role], widths[role]).to(cfg.device), torch.Generator().manual_seed(seed))
                     for role in ROLES]  # each its own generator of the same seed: the same batches for all
         records = charlm.race(entrants, steps, seconds, seconds / cfg.curve_points,
                               desc=f"{NAME} {task} seed {seed}", progress=progress)
@@ -186,7 +189,8 @@ def _lm_task(cfg: Config, progress: bool) -> dict:
     V = len(corpus.vocab)
     make = lambda kind, width: charlm.CharLM(kind, V, width, cfg.lm_embedding, cfg.lm_window)
     widths = _widths(make, cfg.lm_hidden)
-    score = lambda m: charlm.bits_per_char(m, corpus.validation, cfg.lm_window)
+    validation = common.to_device(corpus.validation, cfg.device)  # once, not at every evaluation
+    score = lambda m: charlm.bits_per_char(m, validation, cfg.lm_window)
 
     def contestant(role, model, gen):
         return charlm.Contestant(role, model, lambda: charlm.random_windows(corpus.train, cfg.lm_batch, cfg.lm_window,
@@ -205,13 +209,16 @@ def _polarity_task(cfg: Config, progress: bool) -> dict:
     make = lambda kind, width: PolarityRNN(kind, V, width, cfg.cls_embedding, cfg.cls_dropout)
     widths = _widths(make, cfg.cls_hidden)
     loss = lambda m, ids, lengths, labels: F.cross_entropy(m(ids, lengths), labels)
+    # padded and moved once, not at every evaluation
+    validation, test_set = (common.to_device(charlm.padded_batches(split), cfg.device)
+                            for split in (data.validation, data.test))
 
     def contestant(role, model, gen):
         return charlm.Contestant(role, model, lambda: charlm.polarity_batch(data.train, cfg.cls_batch, gen), loss,
-                                 lambda m: charlm.accuracy(m, data.validation), tokens=lambda b: int(b[1].sum()),
+                                 lambda m: charlm.accuracy(m, validation), tokens=lambda b: int(b[1].sum()),
                                  lr=cfg.cls_lr)
 
-    test = lambda m, state: charlm.score_at(m, state, lambda mm: charlm.accuracy(mm, data.test))
+    test = lambda m, state: charlm.score_at(m, state, lambda mm: charlm.accuracy(mm, test_set))
     part = _task_runs("polarity", cfg, make, widths, contestant, test, progress)
     sizes = {"train": len(data.train.ids), "validation": len(data.validation.ids), "test": len(data.test.ids)}
     return {"metric": "test accuracy", "lower_is_better": False, "input_size": cfg.cls_embedding, "vocabulary": V,
@@ -238,7 +245,19 @@ def _comparisons(tasks: dict) -> dict:
     return out
 
 
-def _figure(task: str, t: dict, out: Path) -> dict:
+def _timed_on(device: str) -> str:
+    """Where the steps were timed, for the figures' axes."""
+    return "2 CPU threads, shared machine" if torch.device(device).type == "cpu" else device
+
+
+def _speeds_on(device: str) -> str:
+    """Where the speeds were measured, for the setup paragraph."""
+    if torch.device(device).type == "cpu":
+        return "on 2 threads of a shared 2-core machine, so they are noisy"
+    return f"on {device} (the device synchronised before each clock read)"
+
+
+def _figure(task: str, t: dict, out: Path, device: str) -> dict:
     fig, axes = common.new_figure()
     ax = axes[0][0]
     scale = 1.0 if task == "lm" else 100.0
@@ -249,7 +268,7 @@ def _figure(task: str, t: dict, out: Path) -> dict:
         at = t["summary"][role]["seconds_at_steps"]["mean"]
         if at <= t["seconds"]:  # where this model finished the equal-steps budget
             ax.plot([at], [float(np.interp(at, t["grid"], mean))], "o", color=line.get_color())
-    ax.set_xlabel("training seconds (own steps only, 2 CPU threads, shared machine)")
+    ax.set_xlabel(f"training seconds (own steps only, {_timed_on(device)})")
     ax.set_ylabel("validation bits per character" if task == "lm" else "validation accuracy (%)")
     name = "character LM (Shakespeare)" if task == "lm" else "sentence polarity"
     ax.set_title(f"{NAME}: {name}")
@@ -285,8 +304,8 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         t["labels"] = _labels(widths)
         t["parameters"] = {role: common.count_parameters(make(KIND[role], widths[role])) for role in ROLES}
         t["multiply_adds"] = {role: multiply_adds(KIND[role], t["input_size"], widths[role]) for role in ROLES}
-        t["backends"] = {role: choose_backend(KIND[role].upper(), torch.device("cpu"), t["variable_lengths"], True,
-                                              widths[role]) for role in ROLES}
+        t["backends"] = {role: choose_backend(KIND[role].upper(), torch.device(cfg.device), t["variable_lengths"],
+                                              True, widths[role]) for role in ROLES}
         prefix = "LM" if task == "lm" else "polarity"
         parameters.update({f"{prefix}: {t['labels'][role]}": t["parameters"][role] for role in ROLES})
     comparisons = _comparisons(tasks)
@@ -308,8 +327,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         f"{cfg.cls_steps}) and spent the seconds budget ({cfg.lm_seconds:g} s / {cfg.cls_seconds:g} s) of its own "
         f"training time (only forward, backward and Adam are timed); quality is read at both budget points. "
         f"Multiply-adds per step are analytic (LSTM 4H(I+H) + 3H, GRU 3H(I+H) + 3H). Speeds are medians over "
-        f"steps after {cfg.warmup_steps} warm-up steps, on 2 threads of a shared 2-core machine, so they are "
-        f"noisy. {len(cfg.seeds)} seeds.")
+        f"steps after {cfg.warmup_steps} warm-up steps, {_speeds_on(cfg.device)}. {len(cfg.seeds)} seeds.")
     ratio_rows = []
     for role in ("gru_same_h", "gru_same_params"):
         for task in tasks:
@@ -324,7 +342,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         f"{NAME}: GRU / LSTM (ratios of means; gaps GRU - LSTM: bpc lower is better, accuracy higher is better)",
         ["comparison", "parameters", "multiply-adds", "ms / step", "gap @ equal steps", "gap @ equal time",
          "time to LSTM's final score"], ratio_rows)]
-    figures = [_figure("lm", lm, out), _figure("polarity", pol, out)]
+    figures = [_figure("lm", lm, out, cfg.device), _figure("polarity", pol, out, cfg.device)]
     return {"setup": setup, "parameters": parameters, "tables": tables, "figures": figures, "tasks": tasks,
             "comparisons": comparisons}
 

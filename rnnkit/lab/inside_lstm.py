@@ -110,7 +110,8 @@ class Config:
     the held-out text read as ``streams`` streams; an n-gram of order ``ngram_order``; highlights of
     ``highlight_chars`` characters. ``checkpoint``: a char-level LSTM/GRU folder of ``rnnkit train lm``
     used instead of training that cell; ``text``: a UTF-8 file used instead of Shakespeare (its last
-    10 % held out, at most ``analysis_chars + 1`` characters)."""
+    10 % held out, at most ``analysis_chars + 1`` characters). ``device``: where models, batches and
+    held-out tensors live (the runner sets it from ``--device``)."""
 
     train_chars: int | None = None
     analysis_chars: int = 40_000
@@ -127,6 +128,7 @@ class Config:
     checkpoint: str | None = None
     text: str | None = None
     seeds: tuple[int, ...] = (0,)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -204,9 +206,10 @@ def load_data(cfg: Config, vocab: Vocab | None = None) -> TextData:
     return TextData(cfg.text or "Shakespeare (bundled)", vocab, encode(train_text), encode(held_text), held_text)
 
 
-def load_lm(path: str | Path):
-    """The :class:`rnnkit.tasks.language_model.LanguageModel` in the folder ``path``: a CheckpointError
-    (one line) unless it is a character-level LSTM or GRU language model."""
+def load_lm(path: str | Path, device: str | torch.device = "cpu"):
+    """The :class:`rnnkit.tasks.language_model.LanguageModel` in the folder ``path``, on ``device``
+    (a checkpoint written on any device loads): a CheckpointError (one line) unless it is a
+    character-level LSTM or GRU language model."""
     from ..tasks.language_model import LanguageModel
 
     path = Path(path)
@@ -224,7 +227,7 @@ def load_lm(path: str | Path):
     if cell not in ("lstm", "gru"):
         raise CheckpointError(f"--checkpoint {path} is a language model of cell {cell!r}; this experiment looks "
                               f"inside LSTM and GRU cells only; {fix}")
-    return LanguageModel.load(path)
+    return LanguageModel.load(path, device=device)
 
 
 def prepare(cfg: Config):
@@ -239,7 +242,7 @@ def prepare(cfg: Config):
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     if not cfg.seeds:
         raise ValueError("seeds is empty; give at least one seed")
-    ckpt = load_lm(cfg.checkpoint) if cfg.checkpoint is not None else None
+    ckpt = load_lm(cfg.checkpoint, cfg.device) if cfg.checkpoint is not None else None
     return ckpt, load_data(cfg, ckpt.codec.vocab if ckpt else None)
 
 
@@ -279,10 +282,11 @@ def train_lm(kind: str, cfg: Config, ids: torch.Tensor, vocab_size: int, seed: i
     read window after window (a random start offset per seed), the state carried and detached, reset
     when the streams wrap around. Returns ``(net, curve [[step, training bits per char], ...])``."""
     gen = common.generator(seed)
-    model = charlm.CharLM(kind, vocab_size, cfg.hidden, cfg.embedding, window=cfg.window)
+    model = charlm.CharLM(kind, vocab_size, cfg.hidden, cfg.embedding, window=cfg.window).to(cfg.device)
     net = Net.of_charlm(model)
     shift = int(torch.randint(0, cfg.window, (1,), generator=gen))
     streams = batchify(ids[shift:] if ids.numel() - shift >= cfg.batch_size * (cfg.window + 1) else ids, cfg.batch_size)
+    streams = common.to_device(streams, cfg.device)  # once: each window is then a slice already there
     where = {"pos": 0, "state": None}
 
     def batch():
@@ -306,7 +310,8 @@ def train_lm(kind: str, cfg: Config, ids: torch.Tensor, vocab_size: int, seed: i
 @dataclass
 class Trace:
     """One model read over the held-out streams: ``log_probs`` (N, V) of the next character at each
-    position (text order), ``gates`` name -> (streams, T, units) numpy (N = streams x T)."""
+    position (text order), ``gates`` name -> (streams, T, units) numpy (N = streams x T); both on
+    the CPU, where the analysis (numpy, matplotlib) reads them, whatever device the model is on."""
 
     log_probs: torch.Tensor
     gates: dict[str, np.ndarray]
@@ -314,13 +319,14 @@ class Trace:
 
 @torch.no_grad()
 def trace(net: Net, ids: torch.Tensor, streams: int) -> Trace:
-    """``net`` on ``ids`` (N + 1,) cut into ``streams`` contiguous streams, each from a zero state;
-    units of every layer side by side (unit u of layer l is l * H + u)."""
+    """``net`` on ``ids`` (N + 1,), on the model's device, cut into ``streams`` contiguous streams,
+    each from a zero state; units of every layer side by side (unit u of layer l is l * H + u)."""
     n = (ids.numel() - 1) // streams
     net.model.eval()
     result = rnn.gate_activations(net.layer, net.embedding(ids[: n * streams].view(streams, n)))
-    log_probs = F.log_softmax(net.readout(result.output).float(), -1).reshape(streams * n, -1)
-    gates = {name: g.permute(1, 2, 0, 3).reshape(streams, n, -1).float().numpy() for name, g in result.gates.items()}
+    log_probs = F.log_softmax(net.readout(result.output).float(), -1).reshape(streams * n, -1).cpu()
+    gates = {name: g.permute(1, 2, 0, 3).reshape(streams, n, -1).float().cpu().numpy()
+             for name, g in result.gates.items()}
     return Trace(log_probs, gates)
 
 
@@ -390,6 +396,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
     buckets = np.array([bucket_of(d) for d in dist])
     near = np.array([d is not None and d < cfg.ngram_order for d in dist])
     used = sorted(set(buckets.tolist()))
+    held = common.to_device(text.held[: N + 1], cfg.device)  # read by every model of every seed
     per_seed, params, training, first = [], {}, {}, None
     for seed in cfg.seeds:
         nums = {"bpc": {}, "accuracy": {}, "saturation": {}, "kept": {}, "correlation": {}, "distance": {},
@@ -407,7 +414,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
                     training[label] = {"steps": cfg.train_steps, "seconds": time.perf_counter() - start,
                                        "curve": curve}
             params[label] = common.count_parameters(net.model)
-            tr = traces[label] = trace(net, text.held[: N + 1], cfg.streams)
+            tr = traces[label] = trace(net, held, cfg.streams)
             logp = tr.log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)
             right = (tr.log_probs.argmax(1) == targets).numpy()
             nums["bpc"][label] = float(-logp.mean()) / math.log(2)

@@ -67,7 +67,8 @@ class Config:
     ``test_rows``: the first of the test split (0 = all). Model: embedding ``embedding`` wide, the
     LSTM of ``hidden`` units and the other cells matched to its parameter count; vocabulary: words
     seen ``min_freq`` times in the training rows. Adam at ``lr`` (gradient norm clipped to
-    ``clip``), ``epochs`` passes in batches of ``batch_size``."""
+    ``clip``), ``epochs`` passes in batches of ``batch_size``.
+    ``device``: where models, batches and held-out tensors live (the runner sets it from ``--device``)."""
 
     max_lens: tuple[int, ...] = (8, 16, 32, 64)
     cells: tuple[str, ...] = ("rnn", "lstm", "gru")
@@ -83,6 +84,7 @@ class Config:
     lr: float = 1e-2
     clip: float = 1.0
     seeds: tuple[int, ...] = (0, 1, 2)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -159,10 +161,13 @@ def accuracy(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, l
 
 def train_and_score(cell: str, width: int, vocab_size: int, train, test, seed: int, cfg: Config, desc: str,
                     progress: bool) -> float:
-    """Trains one classifier on ``train = (ids, lengths, labels)`` and returns its accuracy on ``test``."""
+    """Trains one classifier on ``train = (ids, lengths, labels)`` and returns its accuracy on ``test``
+    (the same, already on ``cfg.device``). The training rows stay on the CPU, where the batches are
+    drawn; :func:`common.train_steps` moves each batch to the model's device."""
     ids, lengths, labels = train
     g = common.generator(seed)
-    model = make_model(cell, vocab_size, width, cfg)
+    # built on the CPU (the same initial weights on every device), then moved
+    model = make_model(cell, vocab_size, width, cfg).to(cfg.device)
     batches = epoch_batches(len(labels), cfg.batch_size, g)
 
     def batch():
@@ -176,7 +181,7 @@ def train_and_score(cell: str, width: int, vocab_size: int, train, test, seed: i
 
 
 def _key(*arrays: torch.Tensor) -> str:
-    return hashlib.sha1(b"".join(np.ascontiguousarray(a.numpy()).tobytes() for a in arrays)).hexdigest()
+    return hashlib.sha1(b"".join(np.ascontiguousarray(a.cpu().numpy()).tobytes() for a in arrays)).hexdigest()
 
 
 def run(cfg: Config, out: Path, progress: bool = False) -> dict:
@@ -197,8 +202,9 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
     def scores(cell: str, max_len: int, side: str, lengths: bool, what: str) -> list[float]:
         train = (*pad(train_ids, max_len, side, lengths), train_labels)
         test = (*pad(test_ids, max_len, side, lengths), test_labels)
-        key = cell + _key(*train, *test)
+        key = cell + _key(*train, *test)  # of the CPU arrays, before any move
         if key not in done:
+            test = common.to_device(test, cfg.device)  # once for the seeds, not per evaluation batch
             done[key] = [train_and_score(cell, widths[cell], vocab_size, train, test, seed, cfg,
                                          f"max-length {what} {LABELS[cell]} seed {seed}", progress)
                          for seed in cfg.seeds]

@@ -54,7 +54,8 @@ class Config:
     """``lengths``: the T swept; ``kinds`` (see ``models.KINDS``), the gated ones once per bias of
     ``memory_biases``, each built to ``parameters``; Adam at ``lr``, gradient norm clipped to
     ``clip``, ``train_steps`` steps of ``batch_size`` fresh sequences of ``symbols`` symbols;
-    accuracy on ``test_size`` held-out sequences; ``kernel_size``: the TCN's (its depth covers T)."""
+    accuracy on ``test_size`` held-out sequences; ``kernel_size``: the TCN's (its depth covers T).
+    ``device``: where models, batches and held-out tensors live (the runner sets it from ``--device``)."""
 
     lengths: tuple[int, ...] = (10, 25, 50, 100, 150, 200)
     symbols: int = 8
@@ -68,6 +69,7 @@ class Config:
     test_size: int = 512
     kernel_size: int = 7
     seeds: tuple[int, ...] = (0, 1, 2)
+    device: str = "cpu"
 
 
 PRESETS = {
@@ -128,6 +130,7 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
         key = str(length)
         test_gen = torch.Generator().manual_seed(TEST_SEED + length)
         x_test, y_test = recall_batch(cfg.test_size, length, cfg.symbols, test_gen)
+        x_test, y_test = common.to_device((x_test, y_test), cfg.device)  # once, not per model and seed
         counts[key], widths[key] = {}, {}
         for label, kind, bias in specs:
             width = models.build(kind, cfg.symbols, cfg.symbols, cfg.parameters, steps=length,
@@ -135,8 +138,10 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
             scores, times = [], []
             for seed in cfg.seeds:
                 g = common.generator(seed)  # the same seed: the same initial weights and training sequences
+                # built on the CPU (the same initial weights on every device), then moved
                 model = models.SequenceNet(kind, cfg.symbols, width, cfg.symbols, steps=length,
-                                           kernel_size=cfg.kernel_size, memory_bias=bias)
+                                           kernel_size=cfg.kernel_size, memory_bias=bias).to(cfg.device)
+                common.synchronize(cfg.device)  # the copy of the weights is not part of the training time
                 start = time.perf_counter()
                 common.train_steps(model, lambda g=g, n=length: recall_batch(cfg.batch_size, n, cfg.symbols, g), _loss,
                                    cfg.train_steps, cfg.lr, cfg.clip, progress=progress,

@@ -54,9 +54,13 @@ def _summary(results: dict[str, dict]) -> list[tuple[str, str, str]]:
 
 
 def _setup_line(r: dict) -> str:
-    seeds = r.get("seeds", [])
+    seeds, machine = r.get("seeds", []), r.get("machine", {})
+    # results from before --device have no device: they ran on the CPU
+    device = machine.get("device", "cpu")
+    where = f"{machine.get('threads', '?')} thread(s)" if device == "cpu" else \
+        f"{device} ({machine.get('accelerator', '?')})"
     return (f"preset {r.get('preset')}, {len(seeds)} seed(s), {r.get('seconds', 0):.0f} s on "
-            f"{r.get('machine', {}).get('threads', '?')} thread(s), torch {r.get('versions', {}).get('torch', '?')}, "
+            f"{where}, torch {r.get('versions', {}).get('torch', '?')}, "
             f"finished {r.get('finished', '?')}")
 
 

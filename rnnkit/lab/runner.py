@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..train.runtime import resolve_device
 from . import EXPERIMENTS, PRESETS, experiment
 
 RESULT = "result.json"
@@ -69,15 +70,20 @@ def options_users(options: dict, names: list[str]) -> None:
 
 
 def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | Path = "runs/lab",
-        progress: bool = False, log: Callable[[str], None] = print, options: dict | None = None) -> dict:
+        progress: bool = False, log: Callable[[str], None] = print, options: dict | None = None,
+        device: str | torch.device | None = "auto") -> dict:
     """Runs experiment ``name`` with ``preset`` (and ``seeds`` seeds instead of the preset's, when
-    given; ``options``: see :func:`config_for`); writes ``out/name/result.json`` and the figures;
-    returns the result.
+    given; ``options``: see :func:`config_for`) on ``device`` (``"auto"``: the first CUDA device if
+    there is one, else the CPU; see :func:`rnnkit.train.runtime.resolve_device`); writes
+    ``out/name/result.json`` and the figures; returns the result.
 
     Torch runs on at most 2 threads (the machine the committed results and run times come from).
+    Data is generated on the CPU and moved, so a seed trains on the same sequences on every device;
+    the numbers still differ a little between devices (other kernels, other summation orders).
     """
     module = experiment(name)
-    cfg = config_for(name, preset, seeds, options)
+    where = resolve_device(device)
+    cfg = dataclasses.replace(config_for(name, preset, seeds, options), device=str(where))
     root = check_out(out)
     root.mkdir(parents=True, exist_ok=True)
     final = root / name
@@ -85,7 +91,8 @@ def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | P
     torch.set_num_threads(max(1, min(2, threads)))
     work = Path(tempfile.mkdtemp(prefix=f"{name}.partial-", dir=root))
     try:
-        log(f"{name} ({preset}, seeds {', '.join(map(str, cfg.seeds))}): {module.CLAIM}")
+        on = "" if where.type == "cpu" else f", on {where}"
+        log(f"{name} ({preset}, seeds {', '.join(map(str, cfg.seeds))}{on}): {module.CLAIM}")
         start = time.perf_counter()
         result = module.run(cfg, work, progress)
         seconds = time.perf_counter() - start
@@ -98,7 +105,8 @@ def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | P
                   "versions": {"python": platform.python_version(), "torch": torch.__version__,
                                "rnnkit": _version()},
                   "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
-                              "processor": platform.processor() or platform.machine()},
+                              "processor": platform.processor() or platform.machine(),
+                              "device": str(where), **_accelerator(where)},
                   **result}
         result["verdict"] = module.verdict(result)
         (work / RESULT).write_text(json.dumps(result, indent=1) + "\n")
@@ -140,6 +148,13 @@ def _swap_in(work: Path, final: Path) -> None:
     work.rename(final)
     if old.exists():
         shutil.rmtree(old)
+
+
+def _accelerator(device: torch.device) -> dict:
+    """``{"accelerator": name}`` of a CUDA device (what the timings of a GPU run were measured on)."""
+    if device.type == "cuda":
+        return {"accelerator": torch.cuda.get_device_name(device)}
+    return {"accelerator": "Apple MPS"} if device.type == "mps" else {}
 
 
 def _version() -> str:

@@ -29,3 +29,21 @@ def polarity_file(tmp_path, monkeypatch):
     write_polarity(path)
     monkeypatch.setenv("RNNKIT_POLARITY", str(path))
     return path
+
+
+class LoadStopped(Exception):
+    """Raised by :func:`stop_loading`'s stand-in loader."""
+
+
+def stop_loading(monkeypatch, cls) -> list:
+    """Replaces ``cls.load`` (a checkpoint loader taking ``device=``) by one that records the
+    device it was asked for and raises :class:`LoadStopped`: a test sees where a run would put a
+    checkpoint without a GPU. Returns the list of recorded devices."""
+    seen = []
+
+    def load(_cls, directory, device="cpu"):
+        seen.append(device)
+        raise LoadStopped
+
+    monkeypatch.setattr(cls, "load", classmethod(load))
+    return seen

@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 import random
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +19,7 @@ import torch
 from rnnkit.cli import main
 from rnnkit.lab import beam_vs_greedy as exp
 
-from .conftest import PNG_MAGIC
+from .conftest import PNG_MAGIC, LoadStopped, stop_loading
 
 # -- search errors and model errors -------------------------------------------------------------------
 
@@ -241,6 +242,18 @@ def test_a_seq2seq_checkpoint_is_measured_on_the_corpus_its_record_names(tmp_pat
     dates = result["corpora"]["dates"]
     assert dates["train"] is None and "bundled dates" in dates["source"] and dates["test_sentences"] == 3
     assert dates["search_counts"]["2"]["sentences"] == 3
+
+
+def test_a_checkpoint_is_loaded_onto_the_run_device(monkeypatch, tmp_path):
+    """cfg.device (the runner sets it from --device) reaches Translator.load, so a checkpoint
+    written on any device is decoded on the run's; the default is the CPU. The load is stopped
+    there: this machine may have no GPU."""
+    seen = stop_loading(monkeypatch, exp.Translator)
+    assert exp.Config().device == "cpu"
+    checkpoint = Path(__file__).resolve().parents[1] / "fixtures" / "checkpoints-v2" / "seq2seq"
+    with pytest.raises(LoadStopped):
+        exp.run(dataclasses.replace(exp.PRESETS["tiny"], checkpoint=str(checkpoint), device="cuda:1"), tmp_path)
+    assert seen == ["cuda:1"]
 
 
 # -- the tiny preset end to end --------------------------------------------------------------------------

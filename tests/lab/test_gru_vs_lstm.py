@@ -87,6 +87,20 @@ def test_polarity_data_reads_splits_and_labels(polarity_file):
         charlm.polarity_data(max_len=0)
 
 
+def test_accuracy_on_padded_batches_counts_every_sentence_once(polarity_file):
+    # the experiments pad (and move) their held-out splits once; scoring those batches must give
+    # what scoring the split does, every sentence in order
+    pol = charlm.polarity_data(max_len=4)
+    batches = charlm.padded_batches(pol.train, batch=7, min_steps=3)
+    assert torch.equal(torch.cat([labels for _, _, labels in batches]), pol.train.labels)
+    assert all(ids.shape[1] >= 3 and lengths.max() <= ids.shape[1] for ids, lengths, _ in batches)
+    torch.manual_seed(0)
+    model = exp.PolarityRNN("gru", len(pol.vocab), 5, 4, dropout=0.5).train()
+    assert charlm.accuracy(model, batches) == charlm.accuracy(model, pol.train, batch=7, min_steps=3)
+    assert model.training  # put back as it was
+    assert exp.Config().device == "cpu"
+
+
 # -- charlm: the race and the curves ----------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from rnnkit.cli import main
 from rnnkit.lab import inside_lstm as exp
 from rnnkit.train.checkpoint import CheckpointError
 
-from .conftest import PNG_MAGIC
+from .conftest import PNG_MAGIC, LoadStopped, stop_loading
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "checkpoints-v2"
 
@@ -221,6 +221,19 @@ def test_wrong_checkpoints_are_one_line_errors(tmp_path, word_lm):
         assert "\n" not in str(err.value) and isinstance(err.value, ValueError)
         with pytest.raises(CheckpointError, match=match):
             exp.run(cfg, tmp_path / "out")
+
+
+def test_a_checkpoint_is_loaded_onto_the_run_device(monkeypatch, tmp_path):
+    """cfg.device (the runner sets it from --device) reaches LanguageModel.load, so a checkpoint
+    written on any device is read onto the run's; the default is the CPU. The load is stopped
+    there: this machine may have no GPU."""
+    from rnnkit.tasks.language_model import LanguageModel
+
+    seen = stop_loading(monkeypatch, LanguageModel)
+    assert exp.Config().device == "cpu"
+    with pytest.raises(LoadStopped):
+        exp.run(dataclasses.replace(TINY, checkpoint=str(FIXTURES / "lm"), device="cuda:1"), tmp_path)
+    assert seen == ["cuda:1"]
 
 
 # -- end to end -----------------------------------------------------------------------------------

@@ -9,11 +9,13 @@ import types
 from dataclasses import dataclass
 
 import pytest
+import torch
 
 import rnnkit.lab.report as report_mod
 import rnnkit.lab.runner as runner
 from rnnkit.cli import main
 from rnnkit.lab import common
+from rnnkit.train.runtime import resolve_device
 
 
 @dataclass
@@ -21,10 +23,12 @@ class FakeConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     size: int = 3
     text: str | None = None
+    device: str = "cpu"
 
 
 def _fake(fail: bool = False, loss: float = 0.5):
     def run(cfg, out, progress=False):
+        run.devices.append(cfg.device)
         if fail:
             raise RuntimeError("boom mid-run")
         fig, axes = common.new_figure()
@@ -45,6 +49,7 @@ def _fake(fail: bool = False, loss: float = 0.5):
         if cfg.text == "":
             raise ValueError("the text is empty")
 
+    run.devices = []
     return types.SimpleNamespace(NAME="gradient-flow", CLAIM="a claim", Config=FakeConfig,
                                  PRESETS={"tiny": FakeConfig(seeds=(0,)), "quick": FakeConfig(), "full": FakeConfig()},
                                  RUN_TIME={"quick": "1 s", "full": "2 s"}, run=run, verdict=verdict, check=check)
@@ -164,6 +169,8 @@ def test_summarize_and_pm():
     (["lab", "run", "beam-vs-greedy", "--beam-sizes", "five"], "must be integers separated by commas"),
     (["lab", "run", "adding", "--checkpoint", "runs/x"], "--checkpoint is read by beam-vs-greedy, inside-the-lstm"),
     (["lab", "run", "adding", "--text", "t.txt"], "--text is read by inside-the-lstm, none of which is chosen"),
+    (["lab", "run", "adding", "--device", "tpu"], "--device 'tpu': unknown device"),
+    (["compare", "--device", "cuda:x"], "--device 'cuda:x': unknown device"),
 ])
 def test_bad_input_is_one_line(capsys, argv, message):
     try:
@@ -191,3 +198,61 @@ def test_list_names_every_experiment(capsys):
     out = capsys.readouterr().out
     for name in EXPERIMENTS:
         assert name in out
+
+
+def test_the_run_gets_its_device_resolved_and_records_it(tmp_path, fake):
+    result = runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None, device="auto")
+    expected = str(resolve_device("auto"))  # this machine's: the CPU in CI
+    assert fake.run.devices == [expected]
+    assert result["config"]["device"] == result["machine"]["device"] == expected
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None, device="cpu")
+    assert fake.run.devices[-1] == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+@pytest.mark.parametrize("command", [["lab", "run", "adding"], ["compare"]])
+def test_a_missing_device_is_one_line_before_anything_runs(tmp_path, capsys, fake, command):
+    assert main([*command, "--device", "cuda", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no CUDA device" in err and "the devices here: cpu" in err and "\n" not in err
+    assert fake.run.devices == [] and not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="no CUDA device"):
+        runner.run("gradient-flow", "tiny", out=tmp_path, log=lambda s: None, device="cuda")
+
+
+def test_every_experiment_has_a_device_field_on_the_cpu_by_default():
+    from rnnkit.lab import EXPERIMENTS, experiment
+
+    for name in EXPERIMENTS:
+        module = experiment(name)
+        assert module.Config().device == "cpu", name
+        assert all(cfg.device == "cpu" for cfg in module.PRESETS.values()), name
+
+
+def test_the_report_says_where_a_result_ran():
+    cpu = {"preset": "quick", "seeds": [0], "seconds": 3, "machine": {"threads": 2, "device": "cpu"}}
+    gpu = {**cpu, "machine": {"threads": 2, "device": "cuda:0", "accelerator": "NVIDIA H100"}}
+    old = {**cpu, "machine": {"threads": 2}}  # written before --device: it ran on the CPU
+    assert "on 2 thread(s)" in report_mod._setup_line(cpu) == report_mod._setup_line(old)
+    assert "on cuda:0 (NVIDIA H100)" in report_mod._setup_line(gpu)
+
+
+def test_to_device_moves_tensors_and_keeps_the_rest():
+    x, n = torch.ones(2, 3), torch.tensor([3, 1])
+    moved = common.to_device((x, [n, "keep", 7]), "meta")
+    assert moved[0].device.type == moved[1][0].device.type == "meta"
+    assert moved[1][1:] == ["keep", 7] and isinstance(moved[1], list)
+    assert common.to_device("text", "meta") == "text"
+    common.synchronize("cpu")  # a no-op off CUDA and MPS
+
+
+def test_train_steps_moves_each_batch_to_the_models_device():
+    # the meta device stands in for a GPU: shapes and devices without numbers
+    model, seen = torch.nn.Linear(3, 1).to("meta"), []
+
+    def loss(m, x, y):
+        seen.append((x.device.type, y.device.type))
+        return ((m(x) - y) ** 2).mean()
+
+    common.train_steps(model, lambda: (torch.randn(4, 3), torch.randn(4, 1)), loss, 3, 0.1, evaluate=lambda: 0.0)
+    assert seen == [("meta", "meta")] * 3
