@@ -56,6 +56,7 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..train.trainer import TrainingError
+    from .rank_errors import hand_over, lost_peer
 
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what `train --nproc N` runs again under torchrun
@@ -64,9 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit {args.command}: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = one_line_warning
+    def say(line: str) -> None:
+        if not hand_over(line):  # under --nproc, the launcher prints the other processes' lines once
+            print(line, file=sys.stderr)
+
     def error(message: str, code: int) -> int:
         one_line = message.replace("\r", "\\r").replace("\n", "\\n")  # a path may hold a line break
-        print(f"rnnkit {args.command}: error: {one_line}", file=sys.stderr)
+        say(f"rnnkit {args.command}: error: {one_line}")
         return code
 
     try:
@@ -86,9 +91,12 @@ def main(argv: list[str] | None = None) -> int:
             return error(f"out of memory: {first}; use smaller sizes or batches", 1)
         if "overflow" in first:
             return error(f"a number is out of range ({first}); use smaller values", 2)
+        if lost_peer(first):
+            return error(f"another process of this run stopped, so this one cannot go on ({first}); the checkpoints "
+                         f"already in --out are whole: go on from the last with --resume", 1)
         raise
     except KeyboardInterrupt:
-        print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
+        say(f"rnnkit {args.command}: interrupted")
         return 130
     return 0
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
+import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,17 +96,27 @@ def _torchrun(nproc: int, argv: list[str]) -> int:
     """Runs ``python -m rnnkit ARGV`` in ``nproc`` processes under torchrun's launcher
     (``torch.distributed.run --standalone``: a rendezvous on a free local port); their exit status."""
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    from . import rank_errors
 
     if "OMP_NUM_THREADS" not in os.environ:  # torchrun would set 1 with a warning; a share of the cores here
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         os.environ["OMP_NUM_THREADS"] = str(max(1, cores // nproc))
     sys.stdout.flush()
-    try:
-        torchrun.run(torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "rnnkit", *argv]))
-    except ChildFailedError as err:  # each process reported its own error already
-        codes = [f.exitcode for f in err.failures.values()]
-        return next((c for c in codes if c > 0), 1)
+    with tempfile.TemporaryDirectory(prefix="rnnkit-ranks-") as folder, rank_errors.gathering(folder):
+        try:
+            torchrun.run(torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "rnnkit", *argv]))
+        except ChildFailedError as err:  # rank 0 said its error; the others' that differ, once, here
+            codes = {rank: f.exitcode for rank, f in err.failures.items()}
+            for line in rank_errors.to_print(folder, codes):
+                print(line, file=sys.stderr)
+            return next((c for c in codes.values() if c > 0), 1)
+        except SignalException as err:  # Ctrl-C or a kill reached the launcher: torchrun stopped the processes
+            if not rank_errors.anything_said(folder):  # rank 0 said "interrupted" when the signal reached it
+                print(f"rnnkit train: stopped by {signal.Signals(err.sigval).name}", file=sys.stderr)
+            return 128 + int(err.sigval)
     return 0
 
 

@@ -225,3 +225,67 @@ if __name__ == "__main__":  # started by torchrun in the stop test: `rnnkit ARGS
 
     trainer.Trainer._fit = _fit_and_tell
     sys.exit(main(sys.argv[1:]))
+
+
+# -- what a --nproc launch prints when it fails ---------------------------------------------------
+
+
+def test_a_mistake_every_process_makes_is_one_line_under_nproc(tmp_path):
+    missing = tmp_path / "missing.txt"
+    proc = subprocess.run([sys.executable, "-m", "rnnkit", "train", "lm", "--data", str(missing), "--out",
+                           str(tmp_path / "x"), "--nproc", "2", "--device", "cpu", "--quiet"],
+                          env=_env(), cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"rnnkit train: error: no such file: {missing}"]  # not one per process
+
+
+def _ranks_of(mark: str) -> dict[int, int]:
+    """``{rank: pid}`` of the processes whose environment holds ``RNNKIT_TEST_MARK=mark`` (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            env = dict(v.split("=", 1) for v in (entry / "environ").read_bytes().decode(errors="replace").split("\0")
+                       if "=" in v)
+        except (OSError, ValueError):
+            continue
+        if env.get("RNNKIT_TEST_MARK") == mark and "RANK" in env:
+            found[int(env["RANK"])] = int(entry.name)
+    return found
+
+
+def _long_launch(data, out, mark):
+    """A --nproc 2 run that trains far longer than the test waits, in a session of its own."""
+    argv = lm_args(data, out, "--epochs", "100000", "--max-steps", "1000000")
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", *map(str, argv), "--nproc", "2"],
+                            env=_env(RNNKIT_TEST_MARK=mark), cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + TIMEOUT
+    while not (out / "metrics.jsonl").exists():  # both processes are training once a step was logged
+        assert proc.poll() is None and time.monotonic() < deadline, "the launch did not start training"
+        time.sleep(0.2)
+    return proc
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the processes through Linux's /proc")
+def test_a_killed_process_and_ctrl_c_end_with_lines_not_tracebacks(data, tmp_path):
+    proc = _long_launch(data, tmp_path / "killed", "killed")
+    try:
+        os.kill(_ranks_of("killed")[1], 9)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    lines = err.splitlines()
+    assert proc.returncode != 0 and "Traceback" not in err, err[-3000:]
+    assert "rnnkit train: error: process 1 was killed by SIGKILL" in lines
+    assert all(line.startswith("rnnkit train: ") for line in lines), err[-3000:]
+
+    proc = _long_launch(data, tmp_path / "ctrl-c", "ctrl-c")
+    try:
+        os.killpg(proc.pid, 2)  # what Ctrl-C in a terminal sends: every process of the group
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert len(err.splitlines()) == 1 and err.startswith("rnnkit train: "), err[-3000:]
