@@ -41,7 +41,7 @@ every number is a :func:`common.summarize` over seeds unless said otherwise):
   right-/left-saturated more than half the time ("right_most" of the forget/update gate: the
   remembering units); gates LSTM input, forget, output; GRU reset, update;
 - ``kept``: ``{model: {"mean", "most", "longest_run_max", "longest_run_median"}}``: steps where a unit's
-  state is nearly unchanged (LSTM: f > 0.9 and |i g| < 0.1; GRU: z > 0.9; :func:`kept`): the mean share
+  state is nearly unchanged (LSTM: f > 0.9 and |i g| < 0.1; GRU: z > 0.9; :func:`gate_saturation.kept`): the mean share
   of steps, the share of units kept more than half the time, the longest run of kept steps of a unit
   (max and median over units); ``many_steps``: the run the verdict calls "many steps" (50);
 - ``saturation_units``: the first seed's ``{model: {gate: {"left": [...], "right": [...]}}}`` per unit;
@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +73,11 @@ import torch.nn.functional as F
 
 import rnnkit.nn as rnn
 
-from ..text import CharTokenizer, Vocab
-from ..train.checkpoint import CheckpointError, load_checkpoint
 from ..train.tbptt import batchify, detach_state
-from . import charlm, common, data
+from . import charlm, common
+from .gate_saturation import GATES, HIGH, STATES, kept, kept_summary, saturation, saturation_summary
+from .inside_lstm_data import prepare
+from .inside_lstm_report import distance_figure, saturation_figure, setup, signal_figure, tables
 from .text_probes import (  # re-exported: the experiment's text side, apart from any network
     BUCKETS,
     SIGNALS,
@@ -95,9 +95,6 @@ CLAIM = ("The LSTM's gates can leave some dimensions unchanged over many steps: 
          "keeps in its cells, after Karpathy, Johnson & Fei-Fei 2015, Visualizing and Understanding Recurrent "
          "Networks.")
 
-LOW, HIGH = 0.1, 0.9  # a gate value below LOW is left-saturated, above HIGH right-saturated
-GATES = {"LSTM": ("input", "forget", "output"), "GRU": ("reset", "update")}
-STATES = {"LSTM c": ("LSTM", "cell_state"), "LSTM h": ("LSTM", "hidden"), "GRU h": ("GRU", "hidden")}
 HIGHLIGHTS = 4
 MANY_STEPS = 50  # "many steps": longer than a line of verse (about 40 characters)
 
@@ -140,110 +137,6 @@ PRESETS = {
 }
 # estimates (quick: 37 s on one thread of a busy 2-core machine); one seed: training the models is the cost
 RUN_TIME = {"quick": "40 s", "full": "8 min"}
-
-
-# -- data -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class TextData:
-    """``train`` ids (N,), ``held`` ids (M,) and ``held_text`` (M characters, one per id), ``vocab``."""
-
-    source: str
-    vocab: Vocab
-    train: torch.Tensor
-    held: torch.Tensor
-    held_text: str
-
-
-def _needs(cfg: Config) -> tuple[int, int]:
-    """The fewest training and held-out characters ``cfg`` can work with."""
-    return cfg.batch_size * (cfg.window + 1), cfg.streams * cfg.window + 1
-
-
-def read_text(cfg: Config) -> tuple[str, str]:
-    """``(training text, held-out text)`` of ``cfg``: Shakespeare's, or ``cfg.text``'s (its last 10 %,
-    at least what ``cfg`` needs, at most ``analysis_chars + 1``, held out; the rest trains). A
-    ValueError (one line) for a missing, unreadable, empty or too short file."""
-    train_need, held_need = _needs(cfg)
-    if cfg.text is None:
-        texts = data.shakespeare()
-        train = texts["train"] if cfg.train_chars is None else texts["train"][: cfg.train_chars]
-        if len(train) < train_need or cfg.analysis_chars + 1 < held_need:
-            raise ValueError(f"train_chars must be >= {train_need:,} (batch_size x (window + 1)) and analysis_chars "
-                             f">= {held_need - 1:,} (streams x window); got {cfg.train_chars} and {cfg.analysis_chars}")
-        return train, texts["validation"][: cfg.analysis_chars + 1]
-    path = Path(cfg.text)
-    if not path.is_file():
-        raise ValueError(f"--text {path}: no such file; give a UTF-8 text file to train and analyse on")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"--text {path} is not UTF-8 text ({err.reason} at byte {err.start}); give a UTF-8 "
-                         "file") from None
-    except OSError as err:
-        raise ValueError(f"--text {path} cannot be read ({err.strerror}); give a readable UTF-8 file") from None
-    if not text.strip():
-        raise ValueError(f"--text {path} is empty (or only whitespace); give a text to train and analyse on")
-    held_len = min(cfg.analysis_chars + 1, max(held_need, len(text) // 10))
-    if len(text) - held_len < train_need:
-        raise ValueError(f"--text {path} has {len(text):,} characters; these settings need at least "
-                         f"{train_need + held_need:,} ({train_need:,} to train on: batch_size x (window + 1), and "
-                         f"{held_need:,} held out: streams x window + 1); give a longer text")
-    rest = text[: len(text) - held_len]
-    return rest if cfg.train_chars is None else rest[: cfg.train_chars], text[len(text) - held_len:]
-
-
-def load_data(cfg: Config, vocab: Vocab | None = None) -> TextData:
-    """:func:`read_text` as ids of ``vocab`` (a checkpoint's), or of the training text's characters."""
-    train_text, held_text = read_text(cfg)
-    if vocab is None:
-        # Shakespeare: the vocabulary of its whole training split, so no held-out character is unknown
-        # merely because the training slice is short (as charlm.char_corpus)
-        whole = data.shakespeare()["train"] if cfg.text is None else train_text
-        vocab = Vocab.build(Counter(whole))  # a str counts by character, in C
-    encode = lambda text: torch.tensor(vocab.encode(CharTokenizer().tokenize(text)), dtype=torch.long)  # noqa: E731
-    return TextData(cfg.text or "Shakespeare (bundled)", vocab, encode(train_text), encode(held_text), held_text)
-
-
-def load_lm(path: str | Path, device: str | torch.device = "cpu"):
-    """The :class:`rnnkit.tasks.language_model.LanguageModel` in the folder ``path``, on ``device``
-    (a checkpoint written on any device loads): a CheckpointError (one line) unless it is a
-    character-level LSTM or GRU language model."""
-    from ..tasks.language_model import LanguageModel
-
-    path = Path(path)
-    fix = "give a folder written by rnnkit train lm --level char --cell lstm (or gru)"
-    meta = load_checkpoint(path).meta  # missing, damaged or not a checkpoint: its own one-line error
-    kind = meta.get("model_type")
-    if kind != "lm":
-        raise CheckpointError(f"--checkpoint {path} holds a {kind!r} model, not a language model; {fix}")
-    lm, model = meta.get("lm"), meta.get("model")
-    level = lm.get("level") if isinstance(lm, dict) else None
-    cell = model.get("cell") if isinstance(model, dict) else None
-    if level != "char":
-        raise CheckpointError(f"--checkpoint {path} is a {level}-level language model, not a character-level "
-                              f"one; {fix}")
-    if cell not in ("lstm", "gru"):
-        raise CheckpointError(f"--checkpoint {path} is a language model of cell {cell!r}; this experiment looks "
-                              f"inside LSTM and GRU cells only; {fix}")
-    return LanguageModel.load(path, device=device)
-
-
-def prepare(cfg: Config):
-    """``(the checkpoint's LanguageModel or None, TextData)`` of ``cfg``, checked: ValueError or
-    CheckpointError (one line naming the problem and the fix) for a bad field, checkpoint or text."""
-    for name in ("train_chars", "analysis_chars", "hidden", "embedding", "window", "batch_size", "train_steps",
-                 "streams", "ngram_order", "highlight_chars"):
-        value = getattr(cfg, name)
-        if name == "train_chars" and value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    if not cfg.seeds:
-        raise ValueError("seeds is empty; give at least one seed")
-    ckpt = load_lm(cfg.checkpoint, cfg.device) if cfg.checkpoint is not None else None
-    return ckpt, load_data(cfg, ckpt.codec.vocab if ckpt else None)
 
 
 def check(cfg: Config) -> None:
@@ -330,55 +223,6 @@ def trace(net: Net, ids: torch.Tensor, streams: int) -> Trace:
     return Trace(log_probs, gates)
 
 
-# -- 1. saturation --------------------------------------------------------------------------------
-
-
-def longest_run(mask: np.ndarray) -> np.ndarray:
-    """Per unit of ``mask`` (rows, T, units) bool: the most consecutive True steps within one row."""
-    run = np.zeros((mask.shape[0], mask.shape[2]), dtype=np.int64)
-    longest = np.zeros_like(run)
-    for t in range(mask.shape[1]):
-        run = (run + 1) * mask[:, t]
-        longest = np.maximum(longest, run)
-    return longest.max(axis=0)
-
-
-def saturation(gate: np.ndarray, low: float = LOW, high: float = HIGH) -> dict[str, np.ndarray]:
-    """Per unit of ``gate`` (rows, T, units), NaN steps skipped: ``left`` / ``right``, the fractions
-    of steps below ``low`` / above ``high``; ``longest_run``, the most consecutive steps above ``high``
-    within one row (a NaN step breaks a run)."""
-    valid = ~np.isnan(gate)
-    steps = np.maximum(valid.sum(axis=(0, 1)), 1)
-    with np.errstate(invalid="ignore"):
-        below, above = (gate < low) & valid, (gate > high) & valid
-    return {"left": below.sum(axis=(0, 1)) / steps, "right": above.sum(axis=(0, 1)) / steps,
-            "longest_run": longest_run(above)}
-
-
-def kept(gates: dict[str, np.ndarray], low: float = LOW, high: float = HIGH) -> np.ndarray:
-    """Where a unit's state is nearly unchanged by a step, (rows, T, units) bool: an LSTM's c_t
-    when f > ``high`` and |i * g| < ``low`` (c_t - c_(t-1) = (f - 1) c_(t-1) + i g); a GRU's h_t when
-    z > ``high`` (h_t - h_(t-1) = (1 - z)(n - h_(t-1)), at most 2 (1 - z)). NaN steps are not kept."""
-    with np.errstate(invalid="ignore"):
-        if "forget" in gates:
-            return (gates["forget"] > high) & (np.abs(gates["input"] * gates["cell"]) < low)
-        return gates["update"] > high
-
-
-def kept_summary(mask: np.ndarray) -> dict[str, float]:
-    """The numbers the result keeps of one model's :func:`kept` mask."""
-    share, runs = mask.mean(axis=(0, 1)), longest_run(mask)
-    return {"mean": float(share.mean()), "most": float((share > 0.5).mean()),
-            "longest_run_max": float(runs.max()), "longest_run_median": float(np.median(runs))}
-
-
-def saturation_summary(s: dict[str, np.ndarray]) -> dict[str, float]:
-    """The numbers of one gate's :func:`saturation` that the result keeps."""
-    return {"mean_left": float(s["left"].mean()), "mean_right": float(s["right"].mean()),
-            "right_most": float((s["right"] > 0.5).mean()), "left_most": float((s["left"] > 0.5).mean()),
-            "longest_run_max": float(s["longest_run"].max()), "longest_run_median": float(np.median(s["longest_run"]))}
-
-
 # -- the experiment -------------------------------------------------------------------------------
 
 
@@ -440,10 +284,10 @@ def run(cfg: Config, out: Path, progress: bool = False) -> dict:
     result["saturation_units"] = {label: {g: {k: [round(float(v), 4) for v in saturation(tr.gates[g])[k]]
                                                 for k in ("left", "right")} for g in GATES[label]}
                                   for label, tr in first[0].items()}
-    result["setup"] = _setup(cfg, result)
-    result["tables"] = _tables(cfg, result)
-    result["figures"] = [_saturation_figure(result, out), _signal_figure(result, out),
-                         _distance_figure(cfg, result, out)]
+    result["setup"] = setup(cfg, result)
+    result["tables"] = tables(cfg, result)
+    result["figures"] = [saturation_figure(result, out), signal_figure(result, out),
+                         distance_figure(cfg, result, out)]
     return result
 
 
@@ -532,154 +376,7 @@ def _highlights(cfg: Config, traces, best, signals, held_text: str, streams: int
     return out
 
 
-# -- setup, tables, figures, verdict --------------------------------------------------------------
-
-
-def _model_line(cfg: Config, r: dict, label: str) -> str:
-    t = r["training"][label]
-    if "checkpoint" in t:
-        return f"{label}: the checkpoint {t['checkpoint']} ({t['layers']} layer(s) of {t['hidden']} units)"
-    return f"{label}: {cfg.train_steps} steps ({t['seconds']:.0f} s)"
-
-
-def _setup(cfg: Config, r: dict) -> str:
-    src = r["source"]
-    seeds = (f"{len(cfg.seeds)} seed" + ("s" if len(cfg.seeds) > 1 else "") +
-             " (training the two models is the cost: one seed in the quick and full presets, so no spread is shown)"
-             if len(cfg.seeds) == 1 else f"{len(cfg.seeds)} seeds (mean ± std)")
-    return (f"Text: {src['text']}, {src['train_chars']:,} training characters, {src['held_out_chars']:,} held-out "
-            f"characters (vocabulary {src['vocab_size']}). Character LMs (rnnkit.lab.charlm.CharLM: embedding "
-            f"{cfg.embedding}, one recurrent layer of {cfg.hidden} units, linear read-out) trained by truncated "
-            f"BPTT: {cfg.batch_size} contiguous streams, windows of {cfg.window} characters, state carried, Adam lr "
-            f"{cfg.lr}, gradient norm clipped to {cfg.clip}; {_model_line(cfg, r, 'LSTM')}, "
-            f"{_model_line(cfg, r, 'GRU')}. The held-out text is read as {cfg.streams} streams from a zero state "
-            f"through rnnkit.nn.gate_activations (the cell equations step by step). Saturation: the share of steps "
-            f"a gate unit is < {LOW} (left) or > {HIGH} (right). Units: the largest |Pearson r| between a unit's "
-            f"activation and a per-character signal of the text. Baseline: a {cfg.ngram_order}-gram over the same "
-            f"training ids, interpolated Witten-Bell smoothing. Distance of a predicted character: steps back to "
-            f"its previous occurrence in the held-out text; near = < {cfg.ngram_order} (inside the n-gram's "
-            f"context). {seeds}. Karpathy et al. trained on War and Peace and the Linux kernel; we use this text.")
-
-
-def _pmv(summary: dict, digits: int = 3, percent: bool = False) -> str:
-    return "—" if not math.isfinite(summary["mean"]) else common.pm(summary, digits, percent)
-
-
-def _steps(summary: dict) -> str:
-    """A run length in steps: whole numbers (mean ± std over seeds)."""
-    if not math.isfinite(summary["mean"]):
-        return "—"
-    return f"{summary['mean']:.0f}" + (f" ± {summary['std']:.0f}" if summary.get("n", 1) > 1 else "")
-
-
-def _tables(cfg: Config, r: dict) -> list[dict]:
-    order = r["source"]["ngram_order"]
-    rows = [[label, f"{r['parameters'][label]:,}",
-             "checkpoint" if "checkpoint" in r["training"][label] else f"{cfg.train_steps} steps",
-             _pmv(r["bpc"][label]), _pmv(r["accuracy"][label], percent=True)] for label in ("LSTM", "GRU")]
-    rows.append([f"{order}-gram (Witten-Bell)", f"{r['parameters']['n-gram (distinct n-grams)']:,} n-grams", "counted",
-                 _pmv(r["bpc"]["n-gram"]), _pmv(r["accuracy"]["n-gram"], percent=True)])
-    quality = common.table("Held-out bits per character and next-character accuracy (arg-max)",
-                           ["model", "parameters", "training", "bits per char", "accuracy"], rows)
-    sat_rows = [[f"{label} {gate}", _pmv(s["mean_left"], percent=True), _pmv(s["mean_right"], percent=True),
-                 _pmv(s["left_most"], percent=True), _pmv(s["right_most"], percent=True),
-                 _steps(s["longest_run_median"]), _steps(s["longest_run_max"])]
-                for label, gates in r["saturation"].items() for gate, s in gates.items()]
-    sat = common.table(f"Gate saturation over the held-out text: mean share of steps a unit is < {LOW} (left) and > "
-                       f"{HIGH} (right); share of units left/right-saturated more than half the time; longest run of "
-                       "consecutive right-saturated steps per unit (median over units, max)",
-                       ["gate", "mean left", "mean right", "units mostly left", "units mostly right",
-                        "longest run (median)", "longest run (max)"], sat_rows)
-    sig_rows = []
-    for name, s in r["signals"].items():
-        cells = [f"{_pmv(b['abs_r'], 2)} (unit {b['unit'][0]})" for b in s["best"].values()] if s["present"] \
-            else ["absent from the held-out text"] * len(STATES)
-        sig_rows.append([name, s["description"], f"{s['mean']:.3g}", *cells])
-    sig = common.table("Interpretable units: per signal, the best unit's |Pearson r| with it over the held-out text "
-                       "(the first seed's unit)", ["signal", "definition", "mean", *STATES], sig_rows)
-    d = r["distance"]
-    dist_rows = [[b, d["count"][i], *(_pmv(d["accuracy"][m][i], percent=True) for m in ("LSTM", "GRU", "n-gram")),
-                  _pmv(d["model_only"]["LSTM"][i], percent=True), _pmv(d["ngram_only"]["LSTM"][i], percent=True)]
-                 for i, b in enumerate(d["buckets"])]
-    dist = common.table("Arg-max accuracy by the distance back to the previous occurrence of the predicted character "
-                        "(none: first in the held-out text); LSTM only: share the LSTM gets right and the n-gram "
-                        "wrong; n-gram only: the reverse",
-                        ["distance", "characters", "LSTM", "GRU", f"{order}-gram", "LSTM only", "n-gram only"],
-                        dist_rows)
-    nf = r["near_far_count"]
-    nf_rows = [[label, _pmv(g["near"], percent=True), _pmv(g["far"], percent=True)]
-               for label, g in r["near_far"].items()]
-    near_far = common.table(f"Accuracy minus the {order}-gram's: near = previous occurrence < {order} back "
-                            f"({nf['near']:,} characters), far = the rest ({nf['far']:,})",
-                            ["model", "near", "far"], nf_rows)
-    kept_rows = [[label, _pmv(k["mean"], percent=True), _pmv(k["most"], percent=True),
-                  _steps(k["longest_run_median"]), _steps(k["longest_run_max"])] for label, k in r["kept"].items()]
-    kept_table = common.table(f"Dimensions kept nearly unchanged by a step (LSTM: f > {HIGH} and |i·g| < {LOW}; GRU: "
-                              f"z > {HIGH}): mean share of steps, share of units kept more than half the time, "
-                              f"longest run of kept steps per unit (median over units, max; the claim asks for "
-                              f">= {r['many_steps']})", ["model", "mean share", "units mostly kept",
-                                                         "longest run (median)", "longest run (max)"], kept_rows)
-    return [quality, sat, kept_table, sig, dist, near_far]
-
-
-def _saturation_figure(r: dict, out: Path) -> dict:
-    panels = [(label, gate) for label, gates in GATES.items() for gate in gates]
-    fig, axes = common.new_figure(ncols=len(panels), size=(3.2, 3.3))
-    for ax, (label, gate) in zip(axes[0], panels):
-        units = r["saturation_units"][label][gate]
-        ax.scatter(units["left"], units["right"], s=9, alpha=0.6, color="tab:blue" if label == "LSTM" else "tab:orange")
-        ax.plot([0, 1], [1, 0], color="grey", linewidth=0.8, linestyle=":")
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"{label} {gate} gate", fontsize=9)
-        ax.set_xlabel(f"fraction left-saturated (< {LOW})", fontsize=8)
-    axes[0][0].set_ylabel(f"fraction right-saturated (> {HIGH})", fontsize=8)
-    return common.figure(fig, out, "inside_lstm_saturation.png",
-                         "Gate saturation (after Karpathy et al. 2015, Fig. 3): one dot per unit; x = share of "
-                         f"held-out steps below {LOW}, y = share above {HIGH}. Dots high on the forget / update "
-                         "panels are units that keep their dimension nearly unchanged (first seed).")
-
-
-def _signal_figure(r: dict, out: Path) -> dict:
-    present = [n for n, s in r["signals"].items() if s["present"]]
-    fig, axes = common.new_figure(size=(7.5, 3.8))
-    ax = axes[0][0]
-    width = 0.8 / len(STATES)
-    for k, state in enumerate(STATES):
-        means = [r["signals"][n]["best"][state]["abs_r"]["mean"] for n in present]
-        ax.bar(np.arange(len(present)) + (k - (len(STATES) - 1) / 2) * width, means, width, label=state)
-    ax.set_xticks(np.arange(len(present)))
-    ax.set_xticklabels(present, rotation=15, fontsize=8)
-    ax.set_ylabel("best unit's |Pearson r|")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    absent = [n for n, s in r["signals"].items() if not s["present"]]
-    note = f" Absent from the held-out text: {', '.join(absent)}." if absent else ""
-    return common.figure(fig, out, "inside_lstm_units.png",
-                         "Per signal of the text, the largest |Pearson r| of any single unit's activation with it over "
-                         f"the held-out text (LSTM c_t, LSTM h_t, GRU h_t).{note}")
-
-
-def _distance_figure(cfg: Config, r: dict, out: Path) -> dict:
-    d = r["distance"]
-    x = np.arange(len(d["buckets"]))
-    fig, axes = common.new_figure(ncols=2, size=(5.2, 3.8))
-    for m in ("LSTM", "GRU", "n-gram"):
-        axes[0][0].plot(x, [s["mean"] for s in d["accuracy"][m]], marker="o",
-                        label=f"{cfg.ngram_order}-gram" if m == "n-gram" else m)
-    axes[0][1].bar(x - 0.2, [s["mean"] for s in d["model_only"]["LSTM"]], 0.4, label="LSTM right, n-gram wrong")
-    axes[0][1].bar(x + 0.2, [s["mean"] for s in d["ngram_only"]["LSTM"]], 0.4, label="n-gram right, LSTM wrong")
-    for ax, ylabel in zip(axes[0], ("arg-max accuracy", "share of the bucket's characters")):
-        ax.set_xticks(x)
-        ax.set_xticklabels(d["buckets"], rotation=45, fontsize=7)
-        ax.set_xlabel("distance back to the previous occurrence of the character")
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
-    return common.figure(fig, out, "inside_lstm_distance.png",
-                         f"Next-character predictions against the {cfg.ngram_order}-gram, by the distance back to the "
-                         "previous occurrence of the character predicted (none: its first in the held-out text); "
-                         "left: accuracy, right: where the LSTM and the n-gram disagree (first seed's buckets, means "
-                         "over seeds).")
+# -- verdict --------------------------------------------------------------------------------------
 
 
 def verdict(result: dict) -> str:
@@ -715,7 +412,6 @@ def verdict(result: dict) -> str:
     return "; ".join(parts)
 
 
-__all__ = ["NAME", "CLAIM", "Config", "PRESETS", "RUN_TIME", "run", "verdict", "check", "prepare", "TextData",
-           "read_text", "load_data", "load_lm", "Net", "train_lm", "Trace", "trace", "longest_run", "saturation",
-           "saturation_summary", "kept", "kept_summary", "SIGNALS", "text_signals", "pearson", "window_of",
-           "CharNGram", "distances", "bucket_labels", "bucket_of", "BUCKETS", "LOW", "HIGH", "GATES", "MANY_STEPS"]
+__all__ = ["NAME", "CLAIM", "Config", "PRESETS", "RUN_TIME", "run", "verdict", "check", "Net", "train_lm", "Trace",
+           "trace", "SIGNALS", "text_signals", "pearson", "window_of", "CharNGram", "distances", "bucket_labels",
+           "bucket_of", "BUCKETS", "MANY_STEPS"]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from rnnkit.cli import main
+from rnnkit.lab import gate_saturation as sat
 from rnnkit.lab import inside_lstm as exp
 from rnnkit.train.checkpoint import CheckpointError
 
@@ -70,19 +71,19 @@ def test_window_of_picks_the_stretch_where_the_signal_varies_most():
 def test_saturation_fractions_and_runs_match_a_brute_force_count():
     rng = np.random.default_rng(1)
     gate = rng.choice([0.02, 0.5, 0.95, np.nan], size=(3, 11, 4), p=[0.3, 0.2, 0.4, 0.1])
-    got = exp.saturation(gate)
+    got = sat.saturation(gate)
     for u in range(4):
         values = [gate[b, t, u] for b in range(3) for t in range(11) if not math.isnan(gate[b, t, u])]
-        assert got["left"][u] == pytest.approx(sum(v < exp.LOW for v in values) / len(values))
-        assert got["right"][u] == pytest.approx(sum(v > exp.HIGH for v in values) / len(values))
+        assert got["left"][u] == pytest.approx(sum(v < sat.LOW for v in values) / len(values))
+        assert got["right"][u] == pytest.approx(sum(v > sat.HIGH for v in values) / len(values))
         longest = 0
         for b in range(3):
             run = 0
             for t in range(11):
-                run = run + 1 if gate[b, t, u] > exp.HIGH else 0  # NaN > x is False: it breaks a run
+                run = run + 1 if gate[b, t, u] > sat.HIGH else 0  # NaN > x is False: it breaks a run
                 longest = max(longest, run)
         assert got["longest_run"][u] == longest
-    summary = exp.saturation_summary(got)
+    summary = sat.saturation_summary(got)
     assert summary["right_most"] == pytest.approx(float((got["right"] > 0.5).mean()))
     assert summary["longest_run_max"] == got["longest_run"].max()
 
@@ -91,12 +92,12 @@ def test_kept_needs_an_open_forget_gate_and_a_small_write():
     f = np.array([[[0.95, 0.95, 0.5, 0.95]]])
     i = np.array([[[0.05, 0.9, 0.05, np.nan]]])
     g = np.array([[[0.9, 0.9, 0.0, 0.1]]])
-    lstm = exp.kept({"forget": f, "input": i, "cell": g})
+    lstm = sat.kept({"forget": f, "input": i, "cell": g})
     assert lstm.tolist() == [[[True, False, False, False]]]  # 0.045 < 0.1; 0.81 is a write; f = 0.5; NaN
     z = np.array([[[0.95], [0.99], [0.2], [0.91]]])  # one row, 4 steps, 1 unit
-    gru = exp.kept({"update": z})
+    gru = sat.kept({"update": z})
     assert gru[0, :, 0].tolist() == [True, True, False, True]
-    summary = exp.kept_summary(gru)
+    summary = sat.kept_summary(gru)
     assert summary["longest_run_max"] == 2 and summary["mean"] == 0.75 and summary["most"] == 1.0
 
 
@@ -245,7 +246,7 @@ def _check_result(result: dict, out: Path) -> None:
         assert key in result, key
     assert set(result["bpc"]) == {"LSTM", "GRU", "n-gram"}
     assert all(math.isfinite(v["mean"]) and v["mean"] > 0 for v in result["bpc"].values())
-    for label, gates in exp.GATES.items():
+    for label, gates in sat.GATES.items():
         assert set(result["saturation"][label]) == set(gates)
         for gate in gates:
             units = result["saturation_units"][label][gate]
