@@ -180,6 +180,8 @@ def main():
         device = resolve_device(args.device)
     except ValueError as err:
         ap.error(str(err))
+    if device.type not in ("cpu", "cuda"):  # its clocks synchronise CUDA only
+        ap.error(f"--device {args.device}: this benchmark measures the CPU or a CUDA device")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows = []

@@ -55,11 +55,25 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .rank_errors import hand_over
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the command began (torch's import, parsing); later ones _main says
+        command = next((a for a in argv if not a.startswith("-")), "")
+        line = f"rnnkit {command}: interrupted" if command else "rnnkit: interrupted"
+        if not hand_over(line):
+            print(line, file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     from ..train.trainer import TrainingError
-    from .rank_errors import hand_over, lost_peer
+    from .rank_errors import LOST_PEER, hand_over, lost_peer
 
     args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `train --nproc N` runs again under torchrun
+    args.argv = argv  # what `train --nproc N` runs again under torchrun
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None):
         print(f"rnnkit {args.command}: warning: {message}", file=sys.stderr)
@@ -92,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if "overflow" in first:
             return error(f"a number is out of range ({first}); use smaller values", 2)
         if lost_peer(first):
-            return error(f"another process of this run stopped, so this one cannot go on ({first}); the checkpoints "
+            return error(f"{LOST_PEER}, so this one cannot go on ({first}); the checkpoints "
                          f"already in --out are whole: go on from the last with --resume", 1)
         raise
     except KeyboardInterrupt:

@@ -109,13 +109,19 @@ def _torchrun(nproc: int, argv: list[str]) -> int:
         try:
             torchrun.run(torchrun.parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "rnnkit", *argv]))
         except ChildFailedError as err:  # rank 0 said its error; the others' that differ, once, here
-            codes = {rank: f.exitcode for rank, f in err.failures.items()}
-            for line in rank_errors.to_print(folder, codes):
+            lines, status = rank_errors.report(folder, {rank: f.exitcode for rank, f in err.failures.items()})
+            for line in lines:
                 print(line, file=sys.stderr)
-            return next((c for c in codes.values() if c > 0), 1)
+            return status
         except SignalException as err:  # Ctrl-C or a kill reached the launcher: torchrun stopped the processes
-            if not rank_errors.anything_said(folder):  # rank 0 said "interrupted" when the signal reached it
-                print(f"rnnkit train: stopped by {signal.Signals(err.sigval).name}", file=sys.stderr)
+            own = ("rnnkit train: interrupted" if err.sigval == signal.SIGINT
+                   else f"rnnkit train: stopped by {signal.Signals(err.sigval).name}")
+            # the signal is the cause: a process that lost another meanwhile is not news
+            lines = [line for line in rank_errors.report(folder, {})[0] if rank_errors.LOST_PEER not in line]
+            if 0 not in rank_errors.said(folder):  # rank 0 did not get to say it
+                lines = [own, *(line for line in lines if line != own)]
+            for line in lines:
+                print(line, file=sys.stderr)
             return 128 + int(err.sigval)
     return 0
 

@@ -122,7 +122,7 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         # them can be eos, K of them are live hypotheses, which fill the source's K places.
         row_lp, row_tok = row_topk(log_probs, min(K + 1, V))
         W = row_lp.shape[1]
-        cand = (scores.view(A * Kc, 1) + row_lp.double().cpu()).view(A, Kc * W)
+        cand = (scores.view(A * Kc, 1) + row_lp.cpu().double()).view(A, Kc * W)  # MPS has no float64
         top_scores, top_index = cand.topk(min(width, Kc * W), dim=1)  # (A, C), best first
         flat = top_index + (torch.arange(A) * Kc * W).unsqueeze(1)
         top_row, top_tok = flat // W, row_tok.cpu().view(-1)[flat]  # the row extended, the token added

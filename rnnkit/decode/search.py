@@ -75,7 +75,7 @@ def _decode(model, src, src_lengths, max_len, choose, prefix=None):
     for _ in range(max_len):
         log_probs, state, attn = model.decode_step(tokens, state)
         tokens = choose(log_probs)
-        log_prob[alive] += log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1).double().cpu()
+        log_prob[alive] += log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1).cpu().double()  # MPS has no float64
         chosen = tokens.cpu()
         ended = chosen == model.eos_id
         attn_cpu = None if attn is None else attn.float().cpu()

@@ -141,11 +141,13 @@ def input_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     y on the model's device, where the norms are returned.
 
     Computed on a copy of the model in ``dtype`` (float64 by default: a gradient 1e-25 of the last
-    step's is real, but in float32 it came out as an exact 0); the copy stays on the model's device,
-    and the model is left untouched."""
-    probe = copy.deepcopy(model).to(dtype)
-    x = x.detach().to(dtype).requires_grad_(True)
-    (grad,) = torch.autograd.grad(F.cross_entropy(probe(x), y), x)
+    step's is real, but in float32 it came out as an exact 0); the copy stays on the model's device
+    (on the CPU for Apple's MPS, which has no float64), and the model is left untouched."""
+    where = module_device(model)
+    where = torch.device("cpu") if where.type == "mps" else where
+    probe = copy.deepcopy(model).to(where, dtype)
+    x = x.detach().to(where, dtype).requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(probe(x), y.to(where)), x)
     return grad.norm(dim=(0, 2))
 
 

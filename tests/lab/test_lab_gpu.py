@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import rnnkit.lab.runner as runner
-from rnnkit.lab import EXPERIMENTS, common
+from rnnkit.lab import EXPERIMENTS, charlm, common
 from rnnkit.train.runtime import module_device
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -35,14 +35,20 @@ def _numbers(value):
 
 @pytest.fixture
 def trained_on(monkeypatch):
-    """The devices of the models ``common.train_steps`` trained during the test."""
-    devices, original = [], common.train_steps
+    """The devices of the models trained during the test, by ``common.train_steps`` and by the
+    timed race (``charlm.race``: gru-vs-lstm, cnn-vs-rnn's language models)."""
+    devices, steps, race = [], common.train_steps, charlm.race
 
-    def recording(model, *args, **kwargs):
+    def recording_steps(model, *args, **kwargs):
         devices.append(module_device(model).type)
-        return original(model, *args, **kwargs)
+        return steps(model, *args, **kwargs)
 
-    monkeypatch.setattr(common, "train_steps", recording)
+    def recording_race(contestants, *args, **kwargs):
+        devices.extend(module_device(c.model).type for c in contestants)
+        return race(contestants, *args, **kwargs)
+
+    monkeypatch.setattr(common, "train_steps", recording_steps)
+    monkeypatch.setattr(charlm, "race", recording_race)
     return devices
 
 
@@ -52,6 +58,8 @@ def test_tiny_preset_runs_on_cuda(name, tmp_path, polarity_file, trained_on):
     assert result["config"]["device"] == result["machine"]["device"] == f"cuda:{torch.cuda.current_device()}"
     assert result["machine"]["accelerator"] == torch.cuda.get_device_name()
     assert set(trained_on) <= {"cuda"}
+    if name != "beam-vs-greedy":  # it trains through its own loop
+        assert trained_on, "no model of the experiment was seen training"
     assert result["verdict"] and result["tables"]
     # a diverged run is a finding, not a device bug; but a tiny preset diverging everywhere is one
     numbers = list(_numbers({k: v for k, v in result.items() if k not in ("config", "machine", "versions")}))

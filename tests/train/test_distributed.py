@@ -230,13 +230,19 @@ if __name__ == "__main__":  # started by torchrun in the stop test: `rnnkit ARGS
 # -- what a --nproc launch prints when it fails ---------------------------------------------------
 
 
-def test_a_mistake_every_process_makes_is_one_line_under_nproc(tmp_path):
-    missing = tmp_path / "missing.txt"
-    proc = subprocess.run([sys.executable, "-m", "rnnkit", "train", "lm", "--data", str(missing), "--out",
-                           str(tmp_path / "x"), "--nproc", "2", "--device", "cpu", "--quiet"],
+@pytest.mark.parametrize("mistake", ["every process", "rank 0 alone"])
+def test_a_mistake_is_one_line_under_nproc(mistake, data, tmp_path):
+    if mistake == "every process":  # each process reads the flags and the file
+        argv, line = ["--data", str(tmp_path / "missing.txt")], f"no such file: {tmp_path / 'missing.txt'}"
+    else:  # rank 0 alone claims --out; torchrun then stops rank 1, which has nothing to say
+        (tmp_path / "file").write_text("x")
+        argv, line = ["--data", str(data / "text.txt")], f"--out {tmp_path / 'file'} is a file, not a folder"
+    out = tmp_path / ("x" if mistake == "every process" else "file")
+    proc = subprocess.run([sys.executable, "-m", "rnnkit", "train", "lm", *argv, "--out", str(out), "--nproc", "2",
+                           "--device", "cpu", "--quiet"],
                           env=_env(), cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == [f"rnnkit train: error: no such file: {missing}"]  # not one per process
+    assert [err.split("; ")[0] for err in proc.stderr.splitlines()] == [f"rnnkit train: error: {line}"]
 
 
 def _ranks_of(mark: str) -> dict[int, int]:
@@ -289,3 +295,19 @@ def test_a_killed_process_and_ctrl_c_end_with_lines_not_tracebacks(data, tmp_pat
             os.killpg(proc.pid, 9)
     assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
     assert len(err.splitlines()) == 1 and err.startswith("rnnkit train: "), err[-3000:]
+
+
+@pytest.mark.parametrize("after", [0.5, 2.0, 3.5])
+def test_ctrl_c_while_the_launch_starts_is_a_line(after, data, tmp_path):
+    argv = lm_args(data, tmp_path / "out", "--epochs", "100000", "--max-steps", "1000000")
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", *map(str, argv), "--nproc", "2"], env=_env(),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(after)  # importing torch, starting torchrun, starting the processes
+    try:
+        os.killpg(proc.pid, 2)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert err.splitlines() == ["rnnkit train: interrupted"], err
