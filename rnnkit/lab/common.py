@@ -35,6 +35,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..train.runtime import synchronize  # noqa: F401 (the experiments call common.synchronize)
+
 
 def count_parameters(module: nn.Module) -> int:
     """Trainable parameters of ``module`` (shared ones once)."""
@@ -115,16 +117,6 @@ def to_device(values, device: torch.device | str):
     if isinstance(values, (tuple, list)):
         return type(values)(to_device(v, device) for v in values)
     return values
-
-
-def synchronize(device: torch.device | str) -> None:
-    """Waits until ``device`` has finished its queued work: CUDA and MPS run asynchronously, so a
-    clock read without it times the launch of the work, not the work."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def steps_bar(total: int, desc: str, enabled: bool):

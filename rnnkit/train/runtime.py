@@ -109,6 +109,16 @@ def module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def synchronize(device: torch.device | str) -> None:
+    """Waits until ``device`` has finished its queued work: CUDA and MPS run asynchronously, so a
+    clock read without it times the launch of the work, not the work."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def _native_bfloat16_gpu() -> bool:
     """Whether the current CUDA device computes bfloat16 natively (compute capability 8.0 on);
     torch's check also answers yes for the slow emulation older GPUs have."""
