@@ -289,3 +289,12 @@ def test_train_seq2seq_on_a_corpus_takes_its_recipe_unless_a_flag_is_given(tmp_p
     assert meta["model"]["hidden_size"] == 64  # the flag given wins over the recipe
     assert meta["seq2seq"]["level"] == "char" and meta["seq2seq"]["max_tgt_len"] == recipe["max_tgt_len"]
     assert meta["train"]["lr"] == recipe["lr"] and meta["train"]["eval_every"] == recipe["eval_every"]
+
+
+def test_a_reader_that_leaves_early_is_no_error():
+    # `rnnkit lab list | head -1`: the pipe closes before rnnkit writes; nothing on stderr, 128 + SIGPIPE
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "lab", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == b"", err

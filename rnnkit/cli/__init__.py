@@ -54,6 +54,18 @@ def build_parser() -> Parser:
     return parser
 
 
+def quiet_stdout() -> None:
+    """Points stdout at /dev/null, so that flushing it at exit, after its reader has gone, raises
+    nothing more (Python's documented way out of a broken pipe)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor behind stdout (a test's capture)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     from .rank_errors import hand_over
 
@@ -94,6 +106,9 @@ def _main(argv: list[str]) -> int:
         return error(str(err), 2)
     except TrainingError as err:
         return error(str(err), 1)
+    except BrokenPipeError:  # stdout's reader left (`rnnkit generate ... | head`): what it wanted came through
+        quiet_stdout()
+        return 141  # 128 + SIGPIPE: how a shell reports a writer whose reader left
     except OSError as err:  # the file system refused: a path too long, a file where a folder must be, ...
         where = f": {err.filename}" if err.filename else ""
         return error(f"{err.strerror or err}{where}", 2)
