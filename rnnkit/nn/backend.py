@@ -94,6 +94,15 @@ def export_scan():
     return scan
 
 
+def forward_ad() -> bool:
+    """Whether forward-mode AD (``torch.autograd.forward_ad.dual_level``) is on: our autograd
+    Functions have no ``jvp``, so dual tensors go through the reference loop, as under
+    :func:`transformed` (``torch.func.jvp`` is a transform and is caught there)."""
+    from torch.autograd import forward_ad as fwad
+
+    return getattr(fwad, "_current_level", -1) >= 0  # private; the level of the innermost dual_level
+
+
 def transformed() -> bool:
     """Whether a ``torch.func`` transform (``vmap``, ``grad``, ``jacrev``, ...) runs this call.
 

@@ -89,16 +89,23 @@ def _new_states(h0: torch.Tensor, T: int, varlen: bool, reverse: bool) -> torch.
     return hs
 
 
-def _assemble(steps: list, T: int, B: int, varlen: bool) -> torch.Tensor:
-    """Per-step tensors (b_t, N), indexed by time, as one (T, B, N) tensor, zero where inactive."""
+def _assemble(steps: list, like: torch.Tensor, varlen: bool) -> torch.Tensor:
+    """Per-step tensors (b_t, N), indexed by time, as one tensor of ``like``'s (T, B, N), zero
+    where inactive (everywhere when every length is 0)."""
     if not varlen:
         return torch.stack(steps)
-    first = next(s for s in steps if s is not None)
-    out = first.new_zeros(T, B, first.shape[1])
+    out = like.new_zeros(like.shape)
     for t, s in enumerate(steps):
         if s is not None:
             out[t, : s.shape[0]] = s
     return out
+
+
+def _own(out: torch.Tensor) -> torch.Tensor:
+    """The output of an autograd Function in storage of its own. A view of the state buffer it
+    saves for backward may not be changed in place (autograd refuses ``out += x`` or
+    ``relu_()`` on it, which torch.nn's output allows); one copy of (T, B, H) buys that back."""
+    return out.clone() if out._is_view() else out
 
 
 def _lengths(batch_sizes: Sequence[int], B: int, device) -> torch.Tensor:
@@ -242,7 +249,7 @@ class RNNRecurrence(torch.autograd.Function):
         out, h_n, hs = rnn_forward(xg, h0, w_hh, relu, batch_sizes, reverse)
         ctx.save_for_backward(hs, w_hh, xg, h0)  # the inputs for a differentiable backward
         ctx.config = (relu, batch_sizes, reverse)
-        return out, h_n
+        return _own(out), h_n
 
     @staticmethod
     def backward(ctx, grad_out, grad_hn):
@@ -335,7 +342,7 @@ def lstm_forward(xg, h0, c0, w_hh, batch_sizes=None, reverse=False, keep=True, w
             gates[t] = a
     out, h_n = _outputs_and_last(hs, T, batch_sizes, reverse)
     _, c_n = _outputs_and_last(cs, T, batch_sizes, reverse)
-    saved = (_assemble(gates, T, B, varlen), tanh_c, hs, cs) if keep else None
+    saved = (_assemble(gates, xg, varlen), tanh_c, hs, cs) if keep else None
     return out, h_n, c_n, saved
 
 
@@ -348,7 +355,7 @@ class LSTMRecurrence(torch.autograd.Function):
         out, h_n, c_n, saved = lstm_forward(xg, h0, c0, w_hh, batch_sizes, reverse, w_hr=w_hr)
         ctx.save_for_backward(*saved, w_hh, w_hr, xg, h0, c0)  # inputs: for a differentiable backward
         ctx.config = (batch_sizes, reverse)
-        return out, h_n, c_n
+        return _own(out), h_n, c_n
 
     @staticmethod
     def backward(ctx, grad_out, grad_hn, grad_cn):
@@ -471,7 +478,7 @@ class GRURecurrence(torch.autograd.Function):
         out, h_n, saved = gru_forward(xg, h0, w_hh, b_hh, batch_sizes, reverse)
         ctx.save_for_backward(*saved, w_hh, xg, h0, b_hh)  # inputs: for a differentiable backward
         ctx.config = (batch_sizes, reverse, b_hh is not None)
-        return out, h_n
+        return _own(out), h_n
 
     @staticmethod
     def backward(ctx, grad_out, grad_hn):

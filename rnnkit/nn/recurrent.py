@@ -30,7 +30,8 @@ from ._checks import (
     check_state,
 )
 from ._precision import at_least_float32
-from .backend import BACKEND_ALIASES, BACKENDS, capturing, choose_backend, export_scan, native_forward, transformed
+from .backend import (BACKEND_ALIASES, BACKENDS, capturing, choose_backend, export_scan, forward_ad, native_forward,
+                      transformed)
 from .cell_types import CELL_TYPES
 from .cells import MEMORY_GATE, init_memory_bias, init_uniform
 
@@ -209,6 +210,8 @@ class RNNBase(nn.Module):
                              f"steps (shape {tuple((x if packed else input).shape)})")
         if lengths is not None:
             lengths = _check_lengths(lengths, B, T, x.device)
+            if B == 0:  # no sequence to mask (and torch cannot pack an empty batch)
+                lengths = None
         autocast = torch.is_autocast_enabled(x.device.type)
         if autocast and isinstance(hx, (tuple, list)):  # mixed precision: states follow the input's dtype
             hx = tuple(s.to(x.dtype) if isinstance(s, torch.Tensor) and s.is_floating_point() else s for s in hx)
@@ -217,12 +220,14 @@ class RNNBase(nn.Module):
         states = self._initial_state(hx, x, unbatched)
 
         backend = BACKEND_ALIASES.get(self.backend, self.backend)  # also when set after construction
+        if backend not in BACKENDS:  # `layer.backend = ...` skips the constructor's check
+            check_choice("backend", self.backend, BACKENDS)
         if lengths is not None and capturing():
             # A captured graph (jit.trace, torch.export, ONNX) must serve whatever lengths it is
             # given at run time: the masked reference loop reads them only through tensor ops,
             # where the other paths sort, pack or pick a backend by their values in Python.
             backend = "reference"
-        if transformed():  # under torch.func only the reference loop has vmap/grad rules (see transformed)
+        if transformed() or forward_ad():  # only the reference loop has vmap/grad/jvp rules (see transformed)
             backend = "reference"
         if backend == "auto":
             varlen = lengths is not None and bool((lengths != T).any())
@@ -331,6 +336,10 @@ class RNNBase(nn.Module):
             order_d = order.to(x.device)
             x = x.index_select(1, order_d)[:steps]
             states = tuple(s.index_select(1, order_d) for s in states)
+            # Padded steps never reach a state, but the input projection reads them, and its weight
+            # gradient (dxg^T x) would turn a NaN or inf there (missing values) into NaN: zero them.
+            valid = torch.arange(steps).unsqueeze(1) < lengths_sorted.unsqueeze(0)
+            x = torch.where(valid.unsqueeze(2).to(x.device), x, 0)
         grad = self._needs_grad(x, states)
         fused = self.cell_type.fused
 
@@ -355,6 +364,8 @@ class RNNBase(nn.Module):
         """
         T = x.shape[0]
         valid = None if lengths is None else (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device)
+        if valid is not None:  # a padded step's NaN or inf would reach the gradients as 0 * NaN
+            x = torch.where(valid.unsqueeze(2), x, 0)
         step = self.cell_type.step
         scan = export_scan()
 
@@ -433,7 +444,7 @@ def _check_lengths(lengths, batch: int, steps: int, device) -> torch.Tensor:
             lengths = torch.as_tensor(lengths)
         except (TypeError, ValueError, RuntimeError) as err:
             raise ValueError(f"lengths must be a 1-D tensor or list of integers; got {lengths!r}") from err
-        if lengths.is_floating_point() or lengths.dtype == torch.bool:
+        if (lengths.is_floating_point() and lengths.numel()) or lengths.dtype == torch.bool:  # [] reads as float
             raise ValueError(f"lengths must hold integers; got {lengths.tolist()!r}")
         lengths = lengths.to(torch.long)
     if lengths.dim() != 1 or lengths.shape[0] != batch:
