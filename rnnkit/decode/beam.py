@@ -1,7 +1,7 @@
 """Batched beam search over the decoding protocol (see :mod:`rnnkit.decode.search`).
 
 All sources x beams advance in one ``decode_step`` call per step. A hypothesis that emits eos is
-finished and stops expanding; a source is done when ``n_best`` hypotheses are finished and no live
+finished and stops expanding; a source is done when enough hypotheses are finished and no live
 one can still beat them (``early_stopping``), and its rows leave the batch; the search ends when every source is done
 or at ``max_len``. Choosing the survivors is tensor work; Python touches only finished hypotheses.
 
@@ -11,6 +11,8 @@ Scores: ``log_prob / penalty(length)``, ``length`` counting the output tokens wi
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -55,16 +57,18 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         src, src_lengths: (B, S) source ids and (B,) lengths.
         beam_size: live hypotheses kept per source (K).
         max_len: most output tokens (eos included).
-        min_len: fewest output tokens before eos may end a hypothesis.
+        min_len: fewest output tokens before the eos (the eos not counted: 1 forbids an empty
+            output), Hugging Face's ``min_new_tokens`` and OpenNMT's ``min_length``.
         length_penalty: alpha of the length normalisation (0 = raw log-probability).
         n_best: hypotheses returned per source (at most ``beam_size``).
         no_repeat_ngram_size: forbid repeating any n-gram of this size (0 = off).
         penalty: ``"power"`` (``len ** alpha``) or ``"gnmt"``.
-        early_stopping: when a source with ``n_best`` finished hypotheses stops (Hugging Face's
-            keyword and values): ``True`` at once; ``False`` when its best live hypothesis, scored
-            at its current length, cannot beat them (the usual heuristic, much faster with a length
-            penalty); ``"never"`` when no live hypothesis could beat them at any length up to
-            ``max_len`` (exact: with a wide enough beam the result is the exhaustive search's).
+        early_stopping: when a source stops (Hugging Face's keyword and values): ``True`` as soon
+            as ``beam_size`` of its hypotheses are finished; ``False`` when ``n_best`` are finished
+            and its best live hypothesis, scored at its current length, cannot beat them (the usual
+            heuristic, much faster with a length penalty); ``"never"`` when ``n_best`` are finished
+            and no live hypothesis could beat them at any length up to ``max_len`` (exact: with a
+            wide enough beam the result is the exhaustive search's, for any ``length_penalty``).
         prefix: (B, P) forced tokens (a language model's prompt), read before the search, not scored.
 
     Returns:
@@ -76,6 +80,8 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         raise ValueError(f"n_best must lie in [1, beam_size={beam_size}]; got {n_best}")
     if max_len < 1 or min_len < 0 or min_len > max_len:
         raise ValueError(f"need 0 <= min_len <= max_len and max_len >= 1; got min_len={min_len}, max_len={max_len}")
+    if not math.isfinite(length_penalty):
+        raise ValueError(f"length_penalty must be a finite number; got {length_penalty}")
     if penalty not in ("power", "gnmt"):
         raise ValueError(f"penalty must be 'power' or 'gnmt'; got {penalty!r}")
     if early_stopping not in (True, False, "never"):
@@ -102,25 +108,33 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
     traces: dict[int, tuple[int, int]] = {}  # id(hypothesis) -> (step, row) where its attention path ends
     n_finished = torch.zeros(B, dtype=torch.long)
     nth_best = torch.full((B,), float("-inf"), dtype=torch.float64)  # score of the n_best-th finished
-    bound_scale = _penalty(max_len, length_penalty, penalty)
+    # A live score s <= 0 only falls as tokens are added, so its best final score is s / p for
+    # the largest penalty p it can still reach: at max_len when the penalty grows with length
+    # (alpha > 0), at the current length otherwise (alpha < 0 shrinks it; alpha = 0 keeps 1).
+    bound_scale = _penalty(max_len, length_penalty, penalty) if length_penalty > 0 else None
     width = 2 * K  # a source's candidates: enough that K survive even if K of them end with eos
 
     for step in range(max_len):
         log_probs, state, attn = model.decode_step(tokens, state)
         (A, Kc), V = scores.shape, log_probs.shape[1]
-        if step + 1 < min_len or no_repeat_ngram_size:
+        if step < min_len or no_repeat_ngram_size:
             log_probs = log_probs.clone()
-            if step + 1 < min_len:
+            if step < min_len:
                 log_probs[:, model.eos_id] = float("-inf")
             if no_repeat_ngram_size:
                 for r, hist in enumerate(history.tolist()):
                     banned = _banned_by_ngrams(hist, no_repeat_ngram_size)
                     if banned:
                         log_probs[r, list(banned)] = float("-inf")
-        # Select per row first instead of scoring all K * V continuations. A row's (K+2)-th best
-        # token is never needed: K+1 better ones of the same row come first, and since only one of
-        # them can be eos, K of them are live hypotheses, which fill the source's K places.
+        # Select per row first instead of scoring all K * V continuations: a row's K best tokens other
+        # than eos, and eos. No other token is ever needed: K better live ones of the same row come
+        # first, and they fill the source's K places.
         row_lp, row_tok = row_topk(log_probs, min(K + 1, V))
+        if K + 1 < V:  # a row's eos always competes: where it ties with the (K+1)-th token, topk may
+            # leave it out, and the hypothesis ending here would be lost to ones that go on and only lose
+            missing = (row_tok != model.eos_id).all(1, keepdim=True)
+            row_lp[:, -1:] = torch.where(missing, log_probs[:, model.eos_id : model.eos_id + 1], row_lp[:, -1:])
+            row_tok[:, -1:] = torch.where(missing, model.eos_id, row_tok[:, -1:])
         W = row_lp.shape[1]
         cand = (scores.view(A * Kc, 1) + row_lp.cpu().double()).view(A, Kc * W)  # MPS has no float64
         top_scores, top_index = cand.topk(min(width, Kc * W), dim=1)  # (A, C), best first
@@ -155,11 +169,15 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
             if len(finished[b]) >= n_best:
                 nth_best[b] = finished[b][n_best - 1].score
         # A source is done when n_best hypotheses are finished and no live one can still beat them
-        # (see early_stopping: at any length up to max_len, or at its current length).
+        # (see early_stopping: at any length up to max_len, or at its current length), or, with
+        # early_stopping=True, as soon as K are finished (Hugging Face's rule).
         live_best = new_scores[:, 0]
-        scale = bound_scale if early_stopping == "never" else _penalty(length, length_penalty, penalty)
-        done = (n_finished[alive] >= n_best) & ((live_best == float("-inf")) | (early_stopping is True)
-                                                  | (nth_best[alive] >= live_best / scale))
+        exact = early_stopping == "never" and bound_scale is not None
+        scale = bound_scale if exact else _penalty(length, length_penalty, penalty)
+        no_live = live_best == float("-inf")  # nothing can finish any more
+        enough = (n_finished[alive] >= K) if early_stopping is True else \
+            (n_finished[alive] >= n_best) & (nth_best[alive] >= live_best / scale)
+        done = no_live | enough
         if bool(done.all()):
             alive = alive[:0]
             break

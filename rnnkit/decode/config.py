@@ -14,6 +14,7 @@ the option; ``length_penalty_kind`` and ``seed`` are ours.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 STRATEGIES = ("greedy", "sample", "beam")
@@ -36,14 +37,16 @@ class DecodeConfig:
         do_sample: draw each token instead of taking the most likely one (needs ``num_beams=1``).
         max_new_tokens: most output tokens; ``None``: the model's own limit where it has one (a
             translator's ``max_tgt_len + 1``), else :data:`DEFAULT_MAX_NEW_TOKENS`.
-        min_new_tokens: fewest output tokens before eos may end a hypothesis (beam search only).
+        min_new_tokens: fewest output tokens before the eos, which is not counted (1 forbids an
+            empty output, as in Hugging Face); beam search only.
         num_return_sequences: outputs per source: the best of the beam (at most ``num_beams``), or
             independent samples; greedy search gives one.
         length_penalty: alpha of the beam's length normalisation (0 = raw log-probability).
         length_penalty_kind: ``"power"`` (``length ** alpha``) or ``"gnmt"`` (``((5 + length) / 6) ** alpha``).
         no_repeat_ngram_size: a beam hypothesis never repeats an n-gram of this size (0 = off; beam only).
         early_stopping: when a beam stops: ``True``, ``False`` or ``"never"`` (see :func:`beam_search`).
-        temperature: sampling temperature, > 0 (below 1 sharper, above 1 flatter).
+        temperature: sampling temperature, > 0 (below 1 sharper, above 1 flatter); unused, and
+            0 allowed, without sampling.
         top_k: sample among the ``top_k`` most likely tokens only (0 = all).
         top_p: sample within the smallest set of tokens holding this probability, in (0, 1].
         seed: seed of the sampling's own random-number generator; ``None`` draws from torch's global one.
@@ -72,7 +75,19 @@ class DecodeConfig:
         return "beam" if self.num_beams > 1 else "sample" if self.do_sample else "greedy"
 
     def validate(self) -> None:
-        """Raises ``ValueError`` naming the first option out of its range or in conflict with another."""
+        """Raises ``ValueError`` naming the first option of the wrong type, out of its range or in
+        conflict with another."""
+        for name in ("num_beams", "max_new_tokens", "min_new_tokens", "num_return_sequences", "no_repeat_ngram_size",
+                     "top_k", "seed"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise ValueError(f"{name} must be an integer; got {value!r}")
+        for name in ("length_penalty", "temperature", "top_p"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{name} must be a number; got {value!r}")
+        if not isinstance(self.do_sample, bool):
+            raise ValueError(f"do_sample must be True or False; got {self.do_sample!r}")
         if self.num_beams < 1:
             raise ValueError(f"num_beams must be at least 1; got {self.num_beams}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
@@ -100,8 +115,10 @@ class DecodeConfig:
         if self.early_stopping not in (True, False, "never"):
             raise ValueError(f"early_stopping must be True, False or 'never'; got {self.early_stopping!r}")
         # the same rules as the strategy functions' own checks (decode/search.py)
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive; got {self.temperature} (use do_sample=False for argmax)")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be a positive number; got {self.temperature}")
+        if self.strategy == "sample" and self.temperature == 0:
+            raise ValueError("temperature must be positive when sampling; got 0 (do_sample=False takes the argmax)")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 (0 = off); got {self.top_k}")
         if not 0 < self.top_p <= 1:

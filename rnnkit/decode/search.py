@@ -13,6 +13,7 @@ A language model implements it with an empty source (``src`` of shape (B, 0)).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -34,11 +35,11 @@ class Hypothesis:
 def _check(max_len: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1; got {max_len}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive; got {temperature} (use greedy_search for argmax)")
+    if not (math.isfinite(temperature) and temperature > 0):  # NaN too
+        raise ValueError(f"temperature must be a positive number; got {temperature} (use greedy_search for argmax)")
     if top_k < 0:
         raise ValueError(f"top_k must be >= 0 (0 = off); got {top_k}")
-    if not 0 < top_p <= 1:
+    if not 0 < top_p <= 1:  # NaN too
         raise ValueError(f"top_p must lie in (0, 1]; got {top_p}")
 
 

@@ -58,7 +58,7 @@ def exhaustive(model, max_len, alpha=0.0, min_len=0, kind="power", ngram=0):
             for t in seq:
                 lp += float(logp[prev, t])
                 prev = t
-            if n < max_len and n + 1 >= min_len:
+            if n < max_len and n >= min_len:  # min_len real tokens before the eos
                 total, length = lp + float(logp[prev, EOS]), n + 1
             elif n == max_len:
                 total, length = lp, n
@@ -86,7 +86,8 @@ def test_beam_of_one_equals_greedy():
             assert bh[0].tokens == gh.tokens and bh[0].log_prob == pytest.approx(gh.log_prob)
 
 
-@pytest.mark.parametrize("alpha,kind", [(0.0, "power"), (1.0, "power"), (0.6, "gnmt"), (2.0, "power")])
+@pytest.mark.parametrize("alpha,kind", [(0.0, "power"), (1.0, "power"), (0.6, "gnmt"), (2.0, "power"),
+                                        (-1.0, "power"), (-0.5, "gnmt")])
 def test_wide_beam_equals_exhaustive_search(alpha, kind):
     model = TableModel(TABLE)
     ref = exhaustive(model, max_len=4, alpha=alpha, kind=kind)
@@ -95,6 +96,23 @@ def test_wide_beam_equals_exhaustive_search(alpha, kind):
     for source in hyps:
         assert [h.tokens for h in source] == [seq for _, seq in ref[:5]]
         assert [h.score for h in source] == pytest.approx([s for s, _ in ref[:5]])
+
+
+# An early eos (0.3) against a longer output that is nearly certain once begun (0.7 * 0.999): with
+# alpha < 0 the penalty falls with length, so the longer one wins, and the bound for "never" must
+# not take max_len's penalty (then the early eos looked unbeatable and the search stopped at once).
+EARLY_EOS = [[1 / 6] * 6, [1e-9, 1e-9, 0.3, 0.7, 1e-9, 1e-9], [1 / 6] * 6, [1e-9, 1e-9, 0.999, 1e-9, 5e-4, 5e-4],
+             [1 / 6] * 6, [1 / 6] * 6]
+
+
+@pytest.mark.parametrize("alpha", [-1.0, -0.3, 0.5, 1.0])
+def test_exact_stopping_holds_for_every_length_penalty(alpha):
+    model = TableModel(EARLY_EOS)
+    ref = exhaustive(model, max_len=6, alpha=alpha)
+    best = beam_search(model, SRC, LEN, beam_size=4, max_len=6, length_penalty=alpha, early_stopping="never")[0][0]
+    assert best.tokens == ref[0][1] and best.score == pytest.approx(ref[0][0])
+    if alpha < 0:
+        assert best.tokens == [A]
 
 
 def test_n_best_sorted_and_distinct():
@@ -107,9 +125,18 @@ def test_n_best_sorted_and_distinct():
 def test_min_len_is_honoured_and_matches_brute_force():
     hyps = beam_search(TableModel(TABLE), SRC, LEN, beam_size=90, max_len=5, min_len=3, length_penalty=0.0,
                        n_best=4)[0]
-    assert all(len(h.tokens) + 1 >= 3 for h in hyps)
+    assert all(len(h.tokens) >= 3 for h in hyps)
     ref = exhaustive(TableModel(TABLE), max_len=5, min_len=3)
     assert [h.tokens for h in hyps] == [seq for _, seq in ref[:4]]
+
+
+def test_min_len_counts_the_tokens_before_the_eos():
+    # as Hugging Face's min_new_tokens and OpenNMT's min_length: 1 forbids the (likeliest) empty output
+    eos_first = [[1 / 6] * 6, [1e-9, 1e-9, 0.9, 0.05, 0.04, 0.01]] + [[1 / 6] * 6] * 4
+    for min_len in (0, 1, 2, 4):
+        best = beam_search(TableModel(eos_first), SRC, LEN, beam_size=3, max_len=4, min_len=min_len,
+                           length_penalty=0.0)[0][0]
+        assert len(best.tokens) == min_len, (min_len, best.tokens)  # the eos as soon as it is allowed
 
 
 def test_no_repeat_ngram_is_honoured():
@@ -171,8 +198,9 @@ def test_early_stopping_modes():
         model = CountdownModel()
         hyps = beam_search(model, src, lengths, beam_size=3, max_len=20, n_best=1, early_stopping=mode)
         calls[mode] = len(model.calls)
-        if mode is True:  # done as soon as one hypothesis ends: the unlikely immediate eos
-            assert [h[0].tokens for h in hyps] == [[], []] and calls[mode] == 1
+        if mode is True:  # Hugging Face's rule: done once beam_size (3) hypotheses are finished; the
+            # second source has then finished [], [3] and [3, 3] (one each step) but not [3, 3, 3]
+            assert [h[0].tokens for h in hyps] == [[3, 3], [3, 3]] and calls[mode] == 3
         else:
             assert [h[0].tokens for h in hyps] == [[3, 3], [3, 3, 3]], mode
     # exact stopping keeps searching (a longer hypothesis could still win under the length

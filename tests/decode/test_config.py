@@ -25,7 +25,16 @@ from .test_search import LENGTHS, SRC, TABLE, TableModel
     ({"length_penalty_kind": "log"}, "length_penalty_kind must be 'power' or 'gnmt'"),
     ({"num_beams": 2, "no_repeat_ngram_size": -1}, "no_repeat_ngram_size must be >= 0"),
     ({"early_stopping": "sometimes"}, "early_stopping must be True, False or 'never'"),
-    ({"temperature": 0}, "temperature must be positive"),
+    ({"do_sample": True, "temperature": 0}, "temperature must be positive when sampling"),
+    ({"temperature": float("nan")}, "temperature must be a positive number; got nan"),
+    ({"temperature": -1}, "temperature must be a positive number"),
+    ({"num_beams": 2.5}, "num_beams must be an integer; got 2.5"),
+    ({"num_beams": True}, "num_beams must be an integer; got True"),
+    ({"max_new_tokens": 2.5}, "max_new_tokens must be an integer"),
+    ({"top_k": 1.5}, "top_k must be an integer"),
+    ({"seed": 1.5}, "seed must be an integer"),
+    ({"top_p": "0.9"}, "top_p must be a number"),
+    ({"do_sample": "yes"}, "do_sample must be True or False"),
     ({"top_k": -1}, "top_k must be >= 0"),
     ({"top_p": 0}, r"top_p must lie in \(0, 1\]"),
     ({"top_p": 1.5}, r"top_p must lie in \(0, 1\]"),
@@ -34,6 +43,13 @@ from .test_search import LENGTHS, SRC, TABLE, TableModel
 def test_bad_options_are_refused_when_built(kw, match):
     with pytest.raises(ValueError, match=match):
         DecodeConfig(**kw)
+
+
+def test_temperature_zero_is_the_argmax_without_sampling_and_numpy_integers_pass():
+    import numpy as np
+
+    assert DecodeConfig(temperature=0).strategy == "greedy"  # Hugging Face only warns here
+    assert DecodeConfig(num_beams=np.int64(3), top_k=np.int32(2), top_p=np.float32(0.5)).num_beams == 3
 
 
 def test_replace_checks_again_and_the_config_is_frozen():
