@@ -349,6 +349,18 @@ def test_negative_threads_are_a_usage_error(capsys):
     one_line_error(capsys, ["train", "lm", "--data", "D", "--threads=-1"], "argument --threads: must not be negative")
 
 
+@pytest.mark.parametrize("argv, choices", [
+    ([], "train, eval, predict, demo, generate, compare, lab, translate"),
+    (["train"], "lm, classify, seq2seq"),
+    (["lab"], "list, run, report"),
+    (["predict"], "classify"),
+])
+def test_a_missing_command_names_the_choices(capsys, argv, choices):
+    # argparse would say "the following arguments are required: command", its internal name
+    line = one_line_error(capsys, argv, f"a command is required, one of: {choices}")
+    assert "command (see" not in line and "lab_command" not in line
+
+
 # -- 12. --version and python -m rnnkit ---------------------------------------------------------------
 
 

@@ -21,6 +21,10 @@ class Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
     def error(self, message):
+        missing = message.removeprefix("the following arguments are required: ")
+        for action in self._actions:  # argparse names a missing sub-command by its dest ('command')
+            if isinstance(action, argparse._SubParsersAction) and action.dest == missing:
+                message = f"a command is required, one of: {', '.join(action.choices)}"
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

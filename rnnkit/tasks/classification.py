@@ -177,8 +177,11 @@ class Classifier:
 
     @torch.no_grad()
     def predict(self, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> list[tuple[str, float]]:
-        """``(label, probability)`` of each text; warns when most tokens are unknown to the model;
+        """``(label, probability)`` of each text (one str is one text, as a Hugging Face pipeline
+        reads it, not a sequence of characters); warns when most tokens are unknown to the model;
         ``progress``: a bar on a terminal."""
+        if isinstance(texts, str):
+            texts = [texts]
         encoded = self.encode(texts)
         warn_if_mostly_unknown(encoded, self.codec.vocab, "input")
         out: list[tuple[str, float]] = []

@@ -206,9 +206,12 @@ class Translator:
         ``config``, when given, replaces ``beam``, ``n_best``, ``max_len`` and ``length_penalty``
         (and may sample: ``do_sample=True``). Sources longer than the model's maximum are truncated,
         with one warning unless ``warn=False`` (which also silences the warning that most source
-        tokens are unknown to the model). ``progress``: a bar on a terminal."""
+        tokens are unknown to the model). ``progress``: a bar on a terminal. One str is one source
+        (as a Hugging Face pipeline reads it, not a sequence of characters)."""
+        if isinstance(sources, str):
+            sources = [sources]
         if config is None:
-            config = DecodeConfig(num_beams=beam, num_return_sequences=n_best, max_new_tokens=max_len or None,
+            config = DecodeConfig(num_beams=beam, num_return_sequences=n_best, max_new_tokens=max_len,
                                   length_penalty=length_penalty)
         if config.max_new_tokens is None:
             config = dataclasses.replace(config, max_new_tokens=self.s2s_cfg.max_tgt_len + 1)

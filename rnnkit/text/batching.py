@@ -51,7 +51,8 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         maxlen = max(lengths)
     maxlen = int(maxlen)
     if maxlen == 0 and truncating == "pre" and any(lengths):
-        # Keras' s[-0:] keeps the whole sequence and fails to fit it into no columns
+        # Keras' s[-0:] keeps the whole sequence and fails to fit it into no columns (a sequence of
+        # one value it broadcasts into nothing: a quirk, not a rule to copy)
         raise ValueError("maxlen=0 with truncating='pre' cannot keep the end of a non-empty sequence (Keras raises "
                          "here too); use truncating='post' to drop every value")
     is_str = np.issubdtype(dtype, np.str_) or np.issubdtype(dtype, np.object_)
@@ -124,6 +125,8 @@ class BucketBatchSampler(torch.utils.data.Sampler):
                  pool_factor: int = 50, drop_last: bool = False):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+        if pool_factor <= 0:
+            raise ValueError(f"pool_factor must be a positive integer; got {pool_factor}")
         self.lengths, self.batch_size, self.shuffle = list(lengths), batch_size, shuffle
         self.seed, self.pool_factor, self.drop_last, self.epoch = seed, pool_factor, drop_last, 0
 

@@ -2,8 +2,8 @@
 
     >>> codec = TextCodec.fit(["a fine film", "a dull film"], level="word")
     >>> codec.encode("a fine film")
-    [5, 6, 4]
-    >>> codec.decode([5, 6, 4])
+    [4, 7, 5]
+    >>> codec.decode([4, 7, 5])
     'a fine film'
 
 Every task holds one (a translation model two, in a :class:`CodecPair`), and a checkpoint stores

@@ -1,7 +1,7 @@
 """The dates task, generated on the fly: human-readable dates in many formats -> ISO 8601.
 
     >>> date_pairs(2, seed=0)
-    [('Saturday, 14 March 1987', '1987-03-14'), ...]
+    [('FEBRUARY 15 2019', '2019-02-15'), ...]
 
 Dates run from 1950 to 2049, so a two-digit year is never ambiguous (50-99 -> 19xx, 00-49 -> 20xx).
 Formats that would be ambiguous between day-first and month-first are not used.

@@ -7,12 +7,31 @@ the price of a readable vocabulary.
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import unicodedata
 from collections.abc import Iterable
 
-# A word is a run of letters/digits (any script), with inner apostrophes or hyphens kept
-# ("don't", "well-known"); every other non-space character is a token of its own.
-_WORD = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]", re.UNICODE)
+
+@functools.cache
+def _word_pattern() -> re.Pattern:
+    """A word is a run of letters/digits and combining marks (any script), with inner apostrophes
+    or hyphens kept ("don't", "well-known"); every other non-space character is a token of its own.
+
+    The marks must be named: ``re``'s ``\\w`` leaves out the vowel signs and viramas of Devanagari
+    or Tamil and the accents of decomposed (NFD) Latin, which would split "नमस्ते" or "café" into
+    pieces. Built on first use (a scan of the code points, ~0.2 s), from this Python's own tables."""
+    ranges, start = [], None
+    for point in range(sys.maxunicode + 2):
+        mark = point <= sys.maxunicode and unicodedata.category(chr(point)).startswith("M")
+        if mark and start is None:
+            start = point
+        elif not mark and start is not None:
+            ranges.append(re.escape(chr(start)) + ("-" + re.escape(chr(point - 1)) if point - 1 > start else ""))
+            start = None
+    letter = rf"[\w{''.join(ranges)}]"
+    return re.compile(rf"{letter}+(?:['’-]{letter}+)*|[^\w\s]")
 _NO_SPACE_BEFORE = set(".,;:!?%)]}»”’'")
 _NO_SPACE_AFTER = set("([{«“¿¡")
 
@@ -42,7 +61,7 @@ class WordTokenizer:
         self.lowercase = lowercase
 
     def tokenize(self, text: str) -> list[str]:
-        return _WORD.findall(text.lower() if self.lowercase else text)
+        return _word_pattern().findall(text.lower() if self.lowercase else text)
 
     def detokenize(self, tokens: Iterable[str]) -> str:
         out: list[str] = []

@@ -87,6 +87,7 @@ def test_trained_checkpoint_loads_with_the_same_model_and_codec(tmp_path):
     predictions = clf.predict(texts)
     assert [label for label, _ in predictions] == [task.labels[int(i)] for i in _argmax(task, texts)]
     assert all(0.5 <= p <= 1 for _, p in predictions)
+    assert clf.predict(texts[1]) == predictions[1:]  # one str is one text, not a list of characters
     result = clf.evaluate(make_rows(20, seed=1))
     assert result["examples"] == 20 and 0 <= result["accuracy"] <= 1
 

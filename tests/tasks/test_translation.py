@@ -103,6 +103,10 @@ def test_keywords_and_config_translate_the_same(trained):
     assert all(len(b) == 2 and b[0].score >= b[1].score for b in beams)
     short = tr.translate(sources, config=DecodeConfig(max_new_tokens=1))
     assert all(len(h[0].target_tokens) <= 1 for h in short)
+    one = tr.translate("one two")  # one str is one source, not a list of characters
+    assert [[h.text for h in s] for s in one] == [[h.text for h in greedy[0]]]
+    with pytest.raises(ValueError, match="max_new_tokens must be at least 1; got 0"):
+        tr.translate(sources, max_len=0)  # not read as "no limit"
 
 
 def test_seeded_sampling_goes_on_across_batches(trained):

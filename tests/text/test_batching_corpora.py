@@ -28,6 +28,9 @@ def test_bucketing_is_deterministic_per_seed_and_epoch():
     assert a.batches() != b.batches()
     assert BucketBatchSampler(lengths, 8, seed=2).batches() != b.batches()
     assert len(a) == 25
+    for bad in ({"batch_size": 0}, {"pool_factor": 0}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a positive integer; got 0"):
+            BucketBatchSampler(lengths, **{"batch_size": 8, **bad})
 
 
 def test_dataloader_with_bucketing_and_collate():

@@ -20,7 +20,19 @@ def test_word_tokens_are_unicode_words_and_punctuation():
     assert WordTokenizer(lowercase=True).tokenize("ÉTÉ Hot") == ["été", "hot"]
 
 
-@pytest.mark.parametrize("text", ["Hello, world!", "It is (very) good.", "¿Qué es esto?", "Yes; no: maybe."])
+def test_combining_marks_stay_inside_their_word():
+    # re's \\w leaves out marks (Unicode category M): vowel signs and viramas, decomposed accents
+    import unicodedata
+
+    tok = WordTokenizer()
+    assert tok.tokenize("नमस्ते दुनिया, வணக்கம்!") == ["नमस्ते", "दुनिया", ",", "வணக்கம்", "!"]
+    decomposed = unicodedata.normalize("NFD", "café résumé's")
+    assert tok.tokenize(decomposed) == decomposed.split(" ") and len(tok.tokenize(decomposed)) == 2
+    assert WordTokenizer(lowercase=True).tokenize("İstanbul") == ["i\u0307stanbul"]  # "İ".lower() has a mark
+
+
+@pytest.mark.parametrize("text", ["Hello, world!", "It is (very) good.", "¿Qué es esto?", "Yes; no: maybe.",
+                                  "नमस्ते दुनिया!"])
 def test_word_round_trip_for_normally_spaced_text(text):
     tok = WordTokenizer()
     assert tok.detokenize(tok.tokenize(text)) == text
