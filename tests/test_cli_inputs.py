@@ -102,6 +102,14 @@ def test_blank_input_lines_keep_their_place(capsys, classifier, tmp_path, monkey
     assert len(lines) == 3 and lines[1] == "" and lines[2].endswith("\tweak plot")
 
 
+def test_only_line_ends_end_an_input_line(capsys, classifier, tmp_path):
+    # str.splitlines also breaks at a form feed, \x1c, U+0085 or U+2028: 4 lines answered in 8
+    (tmp_path / "in.txt").write_bytes("the cat\x0cdog ran\nfox sat\x85 far\r\nlazy\u2028dog\nmat\x1cquick\n".encode())
+    out, _ = run(capsys, ["predict", "classify", "--checkpoint", classifier, "--input", tmp_path / "in.txt"])
+    lines = out.split("\n")[:-1]
+    assert len(lines) == 4 and lines[2].endswith("\tlazy\u2028dog")
+
+
 def test_an_encoded_text_is_never_empty(classifier):
     from rnnkit.tasks.classification import Classifier
 
@@ -150,6 +158,7 @@ def test_a_5_mb_field_reads(capsys, classifier, tmp_path):
         (["demo", "--minutes", "nan"], "--minutes: must be a finite number"),
         (["train", "lm", "--data", "D", "--hidden-size", str(2**31)], "--hidden-size: must be at most 2147483647"),
         (["train", "lm", "--data", "D", "--num-layers", "65"], "--num-layers: must be at most 64"),
+        (["train", "lm", "--data", "D", "--vocab-size", str(2**31 - 1)], "--vocab-size: must be at most 1000000"),
         (["train", "lm", "--data", "D", "--seed", str(2**63)], "--seed: must be at most"),
         (["train", "lm", "--data", "D", "--embedding-size=--"], "--embedding-size: expected a value, got '--'"),
         (["generate", "--checkpoint", "C", "--num=--"], "argument --num: expected a value"),
@@ -264,6 +273,13 @@ def test_text_and_label_column_must_differ(capsys, tmp_path, root, text, label):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_pair_may_hold_a_unicode_line_separator(tmp_path):
+    from rnnkit.text.datasets import read_pairs
+
+    (tmp_path / "pairs.tsv").write_text("uno\u2028dos\tone two\r\ntres\tthree\n", encoding="utf-8")
+    assert read_pairs(tmp_path / "pairs.tsv") == [("uno\u2028dos", "one two"), ("tres", "three")]
+
+
 def test_a_third_field_in_pairs_is_an_error(capsys, tmp_path):
     (tmp_path / "pairs.tsv").write_text("uno\tone\ndos\ttwo\textra\n")
     one_line_error(capsys, ["train", "seq2seq", "--data", tmp_path / "pairs.tsv", "--out", tmp_path / "out"],
@@ -301,6 +317,12 @@ def test_plot_attention_without_a_suffix_writes_png(capsys, tmp_path, translator
         (["eval", "seq2seq", "--checkpoint", "C", "--data", "D", "--limit", "-5"], "argument --limit: must be an "
                                                                                   "integer >= 0; got '-5'"),
         (["translate", "--checkpoint", "C", "uno", "--beam", "-1"], "argument --beam: must be a positive integer"),
+        # options the chosen search would ignore, refused before the checkpoint is read
+        (["generate", "--checkpoint", "C", "--beam", "2", "--greedy"], "--greedy and --beam are two searches"),
+        (["generate", "--checkpoint", "C", "--greedy", "--top-p", "0.9"],
+         "--top-p applies only to sampling, not to --greedy"),
+        (["generate", "--checkpoint", "C", "--beam", "3", "--temperature", "0.5", "--seed", "1"],
+         "--temperature, --seed apply only to sampling, not to --beam"),
     ],
 )
 def test_beams_and_limits(capsys, argv, match):

@@ -111,12 +111,14 @@ def input_lines(args, empty_argument: str, nothing: str) -> tuple[list[str], lis
     empty output line, so output line n answers input line n); a blank argument is an error:
     ``empty_argument`` formatted with its 1-based ``{i}``. ``nothing``: the error when there are no
     texts at all."""
+    from ..text.datasets import text_lines
+
     texts = list(args.texts)
     for i, text in enumerate(texts, start=1):
         if not text.strip():
             raise UserError(empty_argument.format(i=i))
     if args.input:
-        texts += read_text(args.input, stdin=True).splitlines()
+        texts += text_lines(read_text(args.input, stdin=True))
     if not texts:
         raise UserError(nothing)
     return texts, [i for i, text in enumerate(texts) if text.strip()]

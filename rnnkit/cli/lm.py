@@ -53,7 +53,9 @@ def cmd_train_lm(args) -> None:
         texts = _lm_texts(args)
         task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg, lm_cfg, train_cfg)
         print(f"{task.tbptt.streams.numel()} training tokens in {train_cfg.batch_size} streams, vocabulary "
-              f"{len(task.codec.vocab)}, {task.batches_per_epoch()} windows of {lm_cfg.bptt} per epoch")
+              f"{len(task.codec.vocab)}, " + (f"{task.batches_in_epoch(1)} windows of about {lm_cfg.bptt} in the first "
+                                               "epoch" if lm_cfg.random_bptt else
+                                               f"{task.batches_per_epoch()} windows of {lm_cfg.bptt} per epoch"))
         best = Trainer(task, train_cfg, progress=not args.quiet, data=data).fit()
     print(f"best validation: {nats_to_report(best)}")
     print(f"checkpoint in {train_cfg.out}, loss curve {Path(train_cfg.out) / 'loss.png'}")
@@ -75,11 +77,12 @@ def cmd_eval_lm(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    from ..tasks.language_model import LanguageModel
+    from ..tasks.language_model import LanguageModel, decode_config
 
+    config = decode_config(args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed, args.greedy,
+                           args.num, args.beam)  # conflicting options are refused before the checkpoint loads
     lm = LanguageModel.load(args.checkpoint, device(args))
-    outs = lm.generate(args.prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, args.seed,
-                       greedy=args.greedy, num=args.num, beam=args.beam)
+    outs = lm.generate(args.prompt, num=args.num, config=config)
     for i, text in enumerate(outs):
         if args.num > 1:
             print(f"--- sample {i + 1}")

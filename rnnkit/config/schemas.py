@@ -98,7 +98,7 @@ class LMConfig:
     bptt: int = _f(128, "truncated BPTT window length k2 (steps)")
     bptt_advance: int | None = _f(None, "steps a window advances, k1 (default: --bptt)")
     random_bptt: bool = _f(False, "randomise the window length (AWD-LSTM)")
-    vocab_size: int = _f(4000, "BPE vocabulary size (bpe level)")
+    vocab_size: int = _f(4000, "BPE vocabulary size (bpe level)", at_most=1_000_000)  # tokenizers allocates for it
     min_freq: int = _f(1, "minimum count for a token to enter the vocabulary (word level)")
 
 

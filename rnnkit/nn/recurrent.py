@@ -30,8 +30,16 @@ from ._checks import (
     check_state,
 )
 from ._precision import at_least_float32
-from .backend import (BACKEND_ALIASES, BACKENDS, capturing, choose_backend, export_scan, forward_ad, native_forward,
-                      transformed)
+from .backend import (
+    BACKEND_ALIASES,
+    BACKENDS,
+    capturing,
+    choose_backend,
+    export_scan,
+    forward_ad,
+    native_forward,
+    transformed,
+)
 from .cell_types import CELL_TYPES
 from .cells import MEMORY_GATE, init_memory_bias, init_uniform
 

@@ -122,6 +122,9 @@ class LanguageModelTask:
     def batches_per_epoch(self) -> int:
         return len(self.tbptt)
 
+    def batches_in_epoch(self, epoch: int) -> int:
+        return self.tbptt.count(epoch)  # random window lengths (--random-bptt) make it vary by epoch
+
     def shard(self, rank: int, world_size: int) -> None:
         """Data-parallel (see :class:`rnnkit.train.task.ShardedTask`): this rank reads its own
         contiguous streams, rows ``rank * b`` to ``(rank + 1) * b - 1`` of the global batch's
@@ -240,7 +243,17 @@ def decode_config(max_tokens: int = 200, temperature: float = 1.0, top_k: int = 
                   seed: int | None = None, greedy: bool = False, num: int = 1, beam: int = 0) -> DecodeConfig:
     """The :class:`DecodeConfig` of :meth:`LanguageModel.generate`'s keyword options (those of
     ``rnnkit generate``): with ``beam``, a beam search of width ``max(beam, num)`` keeping the ``num``
-    best by raw log-probability; else with ``greedy``, greedy search; else ``num`` samples."""
+    best by raw log-probability; else with ``greedy``, greedy search; else ``num`` samples. Options
+    that the chosen search would ignore are refused (``ValueError``), not dropped in silence."""
+    if beam and greedy:
+        raise ValueError("--greedy and --beam are two searches: give one of them")
+    sampling = [name for name, value, default in (("--temperature", temperature, 1.0), ("--top-k", top_k, 0),
+                                                   ("--top-p", top_p, 1.0), ("--seed", seed, None))
+                if value != default]
+    if (beam or greedy) and sampling:
+        verb = "applies" if len(sampling) == 1 else "apply"
+        raise ValueError(f"{', '.join(sampling)} {verb} only to sampling, not to {'--beam' if beam else '--greedy'}; "
+                         "drop one or the other")
     if beam:
         return DecodeConfig(num_beams=max(beam, num), num_return_sequences=num, max_new_tokens=max_tokens,
                             length_penalty=0.0)

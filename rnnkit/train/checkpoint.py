@@ -170,7 +170,7 @@ def _remove_unreferenced(directory: Path, keep: set[str]) -> None:
 def _committed_meta(directory: Path) -> dict | None:
     try:
         meta = json.loads((directory / META).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep to parse
         return None
     return meta if isinstance(meta, dict) else None
 
@@ -321,6 +321,9 @@ def _read_once(directory: Path, raw: bytes, model_type: str | None) -> Checkpoin
         meta = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{directory / META} is corrupted ({err}); retrain or restore it") from None
+    except RecursionError:  # json's parser recurses: arrays or objects nested thousands deep
+        raise CheckpointError(f"{directory / META} is corrupted (nested too deep to read); retrain or restore it") \
+            from None
     if not isinstance(meta, dict) or meta.get("format") not in (1, FORMAT):
         raise CheckpointError(f"{directory / META} is not an rnnkit checkpoint (format {FORMAT})")
     if model_type is not None and meta.get("model_type") != model_type:

@@ -3,15 +3,19 @@
 * A lock (``OUT/.lock``, ``flock``) is held for the whole run: a second run on the same folder
   fails at once, naming the first one's PID. The kernel drops the lock when its process dies,
   so a killed run never leaves a stale lock.
-* A folder that holds another run is refused unless the run is resumed (``resume``) or replaced
-  (``overwrite``; the old files go once the new run has committed its first checkpoint, see
-  :class:`rnnkit.train.Trainer`).
+* A folder that holds another run (a committed ``checkpoint.json`` or ``resume/checkpoint.json``)
+  is refused unless the run is resumed (``resume``) or replaced (``overwrite``; the old files go
+  once the new run has committed its first checkpoint, see :class:`rnnkit.train.Trainer`). So is a
+  folder holding files that are not rnnkit's. What a killed save left (its uncommitted files, and
+  the ``resume/`` folder of a run killed in its first save) is neither: the same command starts
+  the run again, and the trainer deletes those files when it starts.
 * A folder the run created is removed again if the run ends before it saved anything.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 try:
@@ -21,8 +25,15 @@ except ImportError:  # not POSIX: runs are not locked against each other
 
 LOCK = ".lock"
 RESUME = "resume"
-# What a training run writes; anything else in the folder is the user's.
+COMMITTED = ("checkpoint.json", f"{RESUME}/checkpoint.json")  # a run is there once one of them is
+# What a training run writes, named when a folder holding a run is refused.
 RUN_FILES = ("checkpoint.json", "metrics.jsonl", "loss.png", RESUME)
+# What a save killed before its commit leaves (rnnkit.train.checkpoint: a generation's data files, a
+# checkpoint.json or metrics.jsonl not yet renamed into place; the trainer: a half-drawn plot).
+# These are rnnkit's, not the user's: they must not make the folder look taken.
+_KILLED_SAVE_FILE = re.compile(r"(model|optimizer|state)-\d+\.safetensors"
+                               r"|\.(checkpoint\.json|metrics\.jsonl)\.\d+\.tmp|\.loss\.\d+\.png")
+_LOG_FILES = ("metrics.jsonl", "loss.png")  # written from the first evaluation on, before any checkpoint
 _held: dict[Path, RunFolder] = {}
 
 
@@ -128,22 +139,46 @@ def claim(out: str | Path, resume: bool = False, overwrite: bool = False) -> Run
     return folder
 
 
+def _left_by_a_killed_save(path: Path, name: str) -> bool:
+    """Whether ``path / name`` is what a killed save left: one of its files, or a ``resume/`` folder
+    holding nothing else (a run killed in its first resumable save)."""
+    where = path / name
+    if where.is_symlink():
+        return False
+    if name == RESUME and where.is_dir():
+        try:
+            return all(_left_by_a_killed_save(where, inner) for inner in os.listdir(where))
+        except OSError:
+            return False
+    return bool(_KILLED_SAVE_FILE.fullmatch(name)) and where.is_file()
+
+
 def _check_contents(path: Path, resume: bool, overwrite: bool) -> None:
     if resume and overwrite:
         raise RunFolderError("give --resume (continue the run) or --overwrite (replace it), not both")
+    committed = any((path / name).is_file() for name in COMMITTED)
     if resume:
-        if not (path / RESUME / "checkpoint.json").is_file():
-            raise RunFolderError(f"nothing to resume in {path}: no {path / RESUME / 'checkpoint.json'} (a run saves "
-                                 "it with --checkpoint-every N)")
-        return
+        if (path / RESUME / "checkpoint.json").is_file():
+            return
+        if not committed:  # new, empty, or killed before its first save committed: nothing to go on from
+            raise RunFolderError(f"nothing to resume in {path}: no run there has committed a checkpoint; give the "
+                                 "same command without --resume to start the run (it saves a resumable state "
+                                 "with --checkpoint-every N)")
+        raise RunFolderError(f"nothing to resume in {path}: no {path / RESUME / 'checkpoint.json'} (a run saves "
+                             "it with --checkpoint-every N)")
     if overwrite:
         return
-    present = sorted(name for name in os.listdir(path) if name != LOCK)
-    if not present:
-        return
-    runs = [name for name in present if name in RUN_FILES]
-    if runs:
+    names = sorted(name for name in os.listdir(path) if name != LOCK)
+    if committed:
+        runs = [name for name in names if name in RUN_FILES]
         raise RunFolderError(f"{path} holds another run ({', '.join(runs)}); give --resume to continue it, "
                              "--overwrite to replace it, or another --out")
-    raise RunFolderError(f"{path} is not empty (it holds {', '.join(present[:3])}{', ...' if len(present) > 3 else ''})"
-                         "; choose a new or empty folder for the run, or give --overwrite to write there anyway")
+    # what a killed save left is rnnkit's, not the user's: the trainer deletes it when it starts; so
+    # is the log and plot of a run killed before it committed any checkpoint (the new run rewrites them)
+    present = [name for name in names if not _left_by_a_killed_save(path, name) and name not in _LOG_FILES]
+    if present:
+        raise RunFolderError(f"{path} is not empty (it holds {', '.join(present[:3])}"
+                             f"{', ...' if len(present) > 3 else ''}); choose a new or empty folder for the run, or "
+                             "give --overwrite to write there anyway")
+    for name in _LOG_FILES:  # a fresh run appends to metrics.jsonl: start it empty
+        (path / name).unlink(missing_ok=True)

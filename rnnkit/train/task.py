@@ -45,7 +45,9 @@ class Task(Protocol):
 
 @runtime_checkable
 class SizedTask(Protocol):
-    """A task that knows its epoch's length (for the progress bar and budget-shaped schedules)."""
+    """A task that knows its epoch's length (for the progress bar and budget-shaped schedules). A
+    task whose epochs differ in length also has ``batches_in_epoch(epoch) -> int`` (1-based epoch),
+    which the trainer then asks instead (the language model's random window lengths)."""
 
     def batches_per_epoch(self) -> int: ...
 
@@ -82,3 +84,10 @@ class ShardedTask(Protocol):
         (the same number of batches on every rank), and :meth:`Task.loss` returns the mean loss
         over that share with its count (0 for a :class:`~rnnkit.train.distributed.StandIn`)."""
         ...
+
+
+def epoch_length(task, epoch: int) -> int | None:
+    """The batches of ``epoch`` (see :class:`SizedTask`); None for a task that does not know."""
+    if hasattr(task, "batches_in_epoch"):
+        return task.batches_in_epoch(epoch)
+    return task.batches_per_epoch() if isinstance(task, SizedTask) else None

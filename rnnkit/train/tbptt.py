@@ -81,9 +81,14 @@ class TruncatedBPTT:
             yield done, n
             done += n
 
+    def count(self, epoch: int) -> int:
+        """The number of windows of ``epoch``: the same every epoch, except with random lengths,
+        whose draws (a function of the seed and epoch) are counted."""
+        return sum(1 for _ in self._lengths(epoch if self.random_length else 0))
+
     def __len__(self) -> int:
-        return sum(1 for _ in self._lengths(0)) if not self.random_length else -(-(self.streams.shape[1] - 1)
-                                                                                 // self.k2)
+        """The windows of the first epoch (:meth:`count`: of any epoch)."""
+        return self.count(1)
 
     def windows(self, epoch: int = 0):
         context = self.k2 - self.k1

@@ -9,10 +9,11 @@ Resuming: with ``checkpoint_every`` the loop saves, in ``OUT/resume/``, the weig
 every RNG state, the position in the epoch and the task's carried state; ``resume=True`` restores
 them, skips the batches already seen (batch order is a function of seed and epoch) and goes on, so
 a run killed and resumed ends with the same weights as one never interrupted. A resumed run must
-be the same run: configs that differ from the saved ones are refused (:func:`resume_differences`),
-except the budgets (``epochs``, ``max_steps``, ``max_minutes``), which may be raised to train
-longer, and ``threads``/``checkpoint_every``. ``metrics.jsonl`` goes on from the resumed step: the
-records of the steps the killed run did after its last save are dropped, not repeated.
+be the same run: configs that differ from the saved ones are refused (:mod:`.resume_state`, which
+also checks every field of the saved state), except the budgets (``epochs``, ``max_steps``,
+``max_minutes``), which may be raised to train longer, and ``threads``/``checkpoint_every``.
+``metrics.jsonl`` goes on from the resumed step: the records of the steps the killed run did after
+its last save are dropped, not repeated.
 
 The folder: see :mod:`rnnkit.train.run_folder` (one run at a time; a folder holding another run
 only with ``resume`` or ``overwrite``). With ``overwrite`` the old run's files stay until the new
@@ -61,12 +62,11 @@ import itertools
 import json
 import math
 import os
-import random
 import time
 import uuid
+import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -82,16 +82,22 @@ from .checkpoint import (
     remove_leftovers,
     save_checkpoint,
 )
+from .resume_state import (  # noqa: F401 -- MAY_CHANGE_ON_RESUME: the CLI reads it from here
+    MAY_CHANGE_ON_RESUME,
+    committed_run_id,
+    generator_state,
+    load_optimizer_state,
+    read_metrics,
+    read_resume_state,
+    restore_generators,
+    resume_differences,
+)
 from .run_folder import RESUME
 from .runtime import resolve_device, resolve_precision, seed_everything, usable_threads
-from .task import EpochAwareTask, ShardedTask, SizedTask, StatefulTask, Task
+from .task import EpochAwareTask, ShardedTask, SizedTask, StatefulTask, Task, epoch_length
 
 PLOT_EVERY = 30.0  # seconds between redraws of loss.png during a run
 STOPS = (None, "max_steps", "max_minutes", "early_stopping")  # the values of Trainer.stop, by code (broadcast)
-
-# TrainConfig fields a resumed run may change: budgets, and how the run is executed and saved.
-MAY_CHANGE_ON_RESUME = ("epochs", "max_steps", "max_minutes", "threads", "device", "checkpoint_every", "out",
-                        "resume", "overwrite")
 
 
 class TrainingError(RuntimeError):
@@ -102,29 +108,6 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def resume_differences(saved: dict, current: dict) -> list[str]:
-    """What would make a resumed run another run: each config field (and the data source) that
-    ``current`` (this run's checkpoint record) sets otherwise than ``saved``, as ``--flag new
-    (saved: old)``. The fields of :data:`MAY_CHANGE_ON_RESUME` are not compared."""
-    out = []
-    for section, values in current.items():
-        if not isinstance(values, dict) or section in ("vocab", "src_vocab", "tgt_vocab", "trainer", "task"):
-            continue
-        before = saved.get(section)
-        if not isinstance(before, dict):
-            continue
-        for name, value in values.items():
-            if section == "train" and name in MAY_CHANGE_ON_RESUME:
-                continue
-            if name in before and before[name] != value:
-                out.append(f"{_flag(name)} {value} (saved: {before[name]})")
-    return out
 
 
 class Trainer:
@@ -163,6 +146,7 @@ class Trainer:
         self.pending: list | None = None  # metrics records not yet in metrics.jsonl (see _log)
         self.replacing = False  # --overwrite: the previous run's files stay until the first commit
         self.plotted = -math.inf
+        self.plot_failed = False  # loss.png could not be drawn (warned once)
         self.evaluated_at = -1  # the step of the last evaluation
         self.records = 0  # lines this run has logged to metrics.jsonl
         self.optimizer = make_optimizer(task.model.parameters(), cfg)
@@ -202,15 +186,20 @@ class Trainer:
         if not self.is_main or (not final and now - self.plotted < PLOT_EVERY):
             return
         self.plotted = now
-        try:
-            from .plots import plot_loss_curve
-        except ImportError:  # matplotlib is optional for training itself
-            return
         if not (self.out / "metrics.jsonl").is_file():
             return
-        tmp = self.out / f".loss.{os.getpid()}.png"
-        plot_loss_curve(self.out / "metrics.jsonl", tmp)
-        os.replace(tmp, self.out / "loss.png")  # a reader never sees half a picture
+        from .plots import redraw_loss_png
+
+        try:
+            redraw_loss_png(self.out)
+        except ImportError:  # matplotlib is optional for training itself
+            return
+        except Exception as err:  # a picture never stops a run: a full disk, an error of matplotlib
+            if not self.plot_failed:
+                self.plot_failed = True
+                cause = err.strerror if isinstance(err, OSError) and err.strerror else f"{type(err).__name__}: {err}"
+                warnings.warn(f"cannot draw {self.out / 'loss.png'} ({' '.join(str(cause).split())}); training "
+                              "goes on without it (metrics.jsonl holds the numbers)", RuntimeWarning, stacklevel=2)
 
     def _committed(self, kept: str) -> None:
         """Called after each checkpoint commit (``kept``: "best" or "resume"). The first commit of
@@ -296,7 +285,6 @@ class Trainer:
 
     def _save_state(self, seconds: float) -> None:
         task_json, task_tensors = self.task.resume_state() if isinstance(self.task, StatefulTask) else ({}, {})
-        np_state = np.random.get_state()
         ranks = self._gather_ranks(task_json, task_tensors) if self.dist is not None else None
         if not self.is_main:
             self.dist.barrier()  # rank 0 writes what it gathered
@@ -306,8 +294,7 @@ class Trainer:
             "evaluated_at": self.evaluated_at, "early_stopped": self.stop == "early_stopping",
             "records": self.records,
             "stale": self.stale, "running": self.running, "seconds": seconds, "lr_scale": self.lr_scale,
-            "python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-            "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+            **generator_state(),
             **({"grad_scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
             **(ranks[0] if ranks is not None else {})}, task=task_json)
         tensors = {"torch_rng": torch.get_rng_state(), **{f"task.{k}": v for k, v in task_tensors.items()}}
@@ -324,9 +311,7 @@ class Trainer:
         """Every rank's RNG states and carried task state, gathered on every rank (a collective):
         ``({"world_size": N, "ranks": [JSON of ranks 1..N-1]}, {"rank{r}.NAME": tensor})`` for the
         resumable state; rank 0's own stay where a single process keeps them."""
-        np_state = np.random.get_state()
-        mine = {"python_rng": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-                "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]], "task": task_json}
+        mine = {**generator_state(), "task": task_json}
         tensors = {"torch_rng": torch.get_rng_state(), **{f"task.{k}": v.cpu() for k, v in task_tensors.items()}}
         if self.device.type == "cuda":
             tensors["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -343,53 +328,41 @@ class Trainer:
         if differences:
             raise ValueError(f"--resume continues the run saved in {where}, but {', '.join(differences)}; drop "
                              "those flags to resume it, or start a new run with --overwrite")
-        best_run = _run_id(self.out)
+        best_run = committed_run_id(self.out)
         if best_run not in (None, meta.get("run_id")):
             raise CheckpointError(f"{self.out}'s best model and {where} come from different runs (an --overwrite "
                                   "was interrupted); start again with --overwrite")
+        # every field checked before any is used; the number of processes first, outside checkpoint_fields:
+        # a run resumed with another number hears that, not that its checkpoint is malformed
+        rank, world = (self.dist.rank, self.dist.world_size) if self.dist else (0, 1)
+        saved = read_resume_state(ckpt, self.task.monitor, rank, world, self.device)
         ckpt.load_into(self.task.model)
         optimizer_state = ckpt.optimizer_state()
         if optimizer_state is None:
             raise CheckpointError(f"{where} holds no optimizer state; it is not a resumable training state")
-        with checkpoint_fields(where):
-            self.optimizer.load_state_dict(optimizer_state)
-            t = meta["trainer"]
-            saved_world, world = int(t.get("world_size", 1)), self.dist.world_size if self.dist else 1
-            if saved_world != world:
-                raise ValueError(f"--resume: the run in {self.out} was trained by {saved_world} process"
-                                 f"{'es' if saved_world > 1 else ''} and this one has {world}; resume it with "
-                                 f"{saved_world} (torchrun --nproc-per-node, or --nproc) to go on exactly")
-            self.step, self.epoch, self.best, self.stale = t["step"], t["epoch"], t["best"], t["stale"]
-            self.running, self.elapsed_before, self.lr_scale = t["running"], t["seconds"], t["lr_scale"]
-            # Each rank its own generators and carried state: rank 0's where a single process keeps
-            # them, rank r's under "ranks" and the tensors' "rank{r}." names.
-            rank = self.dist.rank if self.dist else 0
-            own, prefix = (t, "") if rank == 0 else (t["ranks"][rank - 1], f"rank{rank}.")
-            random.setstate((own["python_rng"][0], tuple(own["python_rng"][1]), own["python_rng"][2]))
-            np.random.set_state((own["numpy_rng"][0], np.array(own["numpy_rng"][1], dtype=np.uint32),
-                                 *own["numpy_rng"][2:]))
-            torch.set_rng_state(ckpt.tensors[prefix + "torch_rng"])
-            if self.device.type == "cuda" and prefix + "cuda_rng" in ckpt.tensors:
-                torch.cuda.set_rng_state(ckpt.tensors[prefix + "cuda_rng"], self.device)
-            if self.scaler is not None and t.get("grad_scaler"):
-                self.scaler.load_state_dict(t["grad_scaler"])
-            if isinstance(self.task, StatefulTask):
-                task_prefix = prefix + "task."
-                self.task.restore(meta.get("task", {}) if rank == 0 else own.get("task", {}),
-                                  {k[len(task_prefix):]: v for k, v in ckpt.tensors.items()
-                                   if k.startswith(task_prefix)})
-            self.run_id = meta.get("run_id")
-            self.evaluated_at = int(t.get("evaluated_at", -1))
-            self.stop = "early_stopping" if t.get("early_stopped") else None
-            batch_in_epoch = int(t["batch_in_epoch"])
-            records = t.get("records")
+        load_optimizer_state(self.optimizer, optimizer_state, where)
+        self.step, self.epoch, self.best, self.stale = saved.step, saved.epoch, saved.best, saved.stale
+        self.running, self.elapsed_before, self.lr_scale = saved.running, saved.seconds, saved.lr_scale
+        self.evaluated_at, self.run_id = saved.evaluated_at, meta.get("run_id")
+        self.stop = "early_stopping" if saved.early_stopped else None
+        restore_generators(saved, self.device)
+        if self.scaler is not None and saved.grad_scaler:
+            self.scaler.load_state_dict(saved.grad_scaler)
+        if isinstance(self.task, StatefulTask):
+            with checkpoint_fields(where):
+                self.task.restore(saved.task_json, saved.task_tensors)
+        if self.stop == "early_stopping" and self.is_main:
+            warnings.warn(f"the run in {self.out} had already stopped early at step {self.step} ({self.stale} "
+                          "evaluations without improvement): --resume trains it no further; to train longer, "
+                          "start a new run (another --out, or --overwrite) with a larger --patience",
+                          stacklevel=2)
         # The records logged after this state was saved are redone by the resumed run: dropped.
-        kept = _read_metrics(self.out)
-        if records is None:  # a state saved by an earlier version: by step
+        kept = read_metrics(self.out)
+        if saved.records is None:  # a state saved by an earlier version: by step
             kept = [r for r in kept if "stopped" not in r and r.get("step", 0) <= self.step]
-        self.pending = kept[: records]
+        self.pending = kept[: saved.records]
         self.records = len(self.pending)
-        return batch_in_epoch
+        return saved.batch_in_epoch
 
     def _budget_spent(self, seconds: float) -> bool:
         """Whether the step or time budget is used up (and ``self.stop`` says which)."""
@@ -427,7 +400,7 @@ class Trainer:
     def _what_is_kept(self) -> str:
         if self.replacing:
             return f"The previous run in {self.out} is kept as it was"
-        if _run_id(self.out) == self.run_id:
+        if committed_run_id(self.out) == self.run_id:
             return f"The last good checkpoint is kept in {self.out}"
         return "Nothing was saved"
 
@@ -468,7 +441,7 @@ class Trainer:
             if skip == 0 and isinstance(task, EpochAwareTask):
                 task.start_epoch(self.epoch)
             task.model.train()
-            total = task.batches_per_epoch() if isinstance(task, SizedTask) else None
+            total = epoch_length(task, self.epoch)
             batches = itertools.islice(task.train_batches(self.epoch), skip, None)
             bar = tqdm(batches, total=None if total is None else total - skip, desc=f"epoch {self.epoch}",
                        disable=not (self.progress and self.is_main), leave=False, dynamic_ncols=True)
@@ -526,29 +499,3 @@ class Trainer:
         self._log({"stopped": self.stop or "epochs", "best": self.best, "step": self.step})
         self._plot(final=True)
         return self.best or {}
-
-
-def _run_id(directory: Path) -> str | None:
-    """The run that wrote the checkpoint committed in ``directory`` (None: none, or unreadable)."""
-    try:
-        meta = json.loads((directory / "checkpoint.json").read_bytes())
-        return meta.get("run_id") if isinstance(meta, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
-def _read_metrics(out: Path) -> list[dict]:
-    """The records of ``OUT/metrics.jsonl`` (a line torn by a crash is dropped)."""
-    try:
-        lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records

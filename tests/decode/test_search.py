@@ -77,8 +77,9 @@ def test_filter_logits_by_hand():
 
 
 @pytest.mark.parametrize("kw,match", [({"max_len": 0}, "max_len"), ({"temperature": 0}, "temperature"),
-                                      ({"temperature": float("nan")}, "temperature"), ({"top_p": float("nan")}, "top_p"),
-                                      ({"top_k": -1}, "top_k"), ({"top_p": 0}, "top_p")])
+                                      ({"temperature": float("nan")}, "temperature"),
+                                      ({"top_p": float("nan")}, "top_p"), ({"top_k": -1}, "top_k"),
+                                      ({"top_p": 0}, "top_p")])
 def test_bad_arguments(kw, match):
     args = {"max_len": 3, **kw}
     with pytest.raises(ValueError, match=match):

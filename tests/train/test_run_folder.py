@@ -130,6 +130,127 @@ def test_files_follow_the_umask(capsys, data, tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == (0o755 if path.is_dir() else 0o644), path
 
 
+# -- a run killed in its first save ----------------------------------------------------------------------
+
+
+class _Killed(BaseException):
+    """Raised where the process would die: the test stays in one process, and a BaseException gets
+    past save_checkpoint's cleanup of a failed save (``except OSError``), as a SIGKILL does."""
+
+
+class _DiesBefore:
+    """``rnnkit.train.checkpoint``'s ``os``, dying before its ``at``-th disk operation (counted as
+    :class:`crash_harness.FaultyOS` counts them)."""
+
+    def __init__(self, at: int):
+        self.at, self.count = at, 0
+
+    def __getattr__(self, name):
+        real = getattr(os, name)
+        if name not in harness.STEPS:
+            return real
+
+        def call(*args, **kwargs):
+            self.count += 1
+            if self.count == self.at:
+                raise _Killed
+            return real(*args, **kwargs)
+
+        return call
+
+
+def _killed_in_first_save(tmp_path, monkeypatch, where):
+    """``(n, folder)`` for each disk operation n of a run's first save (into ``OUT/where``), the folder
+    as the run killed before operation n left it: created, its lock file, what the save had written.
+    Ends with the first n the save gets past (the checkpoint is committed from some n on)."""
+    model = torch.nn.Linear(3, 3)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    for n in range(1, 100):
+        out = tmp_path / f"killed-{where or 'best'}-{n}"
+        out.mkdir()
+        (out / ".lock").write_text("999999\n")  # the dead run's
+        with monkeypatch.context() as patch:
+            patch.setattr(checkpoint_module, "os", _DiesBefore(n))
+            try:
+                if where:  # a resumable state: weights, optimiser, extra tensors
+                    save_checkpoint(out / where, model, {"model_type": "toy"}, optimizer.state_dict(),
+                                    {"rng": torch.zeros(2)})
+                else:
+                    save_checkpoint(out, model, {"model_type": "toy"})
+            except _Killed:
+                yield n, out
+                continue
+        return
+    raise AssertionError("the save never ended")
+
+
+def _names(folder):
+    """What a folder holds, its lock file aside (a run's release unlinks it)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name != ".lock")
+
+
+@pytest.mark.parametrize("where", ["", "resume"])
+def test_a_first_save_killed_anywhere_leaves_a_folder_only_a_committed_checkpoint_takes(tmp_path, monkeypatch, where):
+    from rnnkit.train import run_folder
+
+    states = 0
+    for _, out in _killed_in_first_save(tmp_path, monkeypatch, where):
+        if (out / where / "checkpoint.json").is_file():  # killed after the commit: a run is there
+            with pytest.raises(run_folder.RunFolderError, match="holds another run"):
+                run_folder.claim(out)
+            continue
+        states += 1
+        run_folder.claim(out).release()  # the same command may start the run again
+        assert out.is_dir()
+        with pytest.raises(run_folder.RunFolderError, match=r"nothing to resume in .*: no run there has committed a "
+                                                            r"checkpoint; give the same command without --resume"):
+            run_folder.claim(out, resume=True)
+        for mine, named in ((out / "notes.txt", "notes.txt"), (out / "resume" / "notes.txt", "resume")):
+            if mine.parent.is_dir():  # a file that is not rnnkit's is still refused, wherever it is
+                mine.write_text("keep me")
+                with pytest.raises(run_folder.RunFolderError, match=rf"is not empty \(it holds {named}\)"):
+                    run_folder.claim(out)
+                assert mine.read_text() == "keep me"
+                mine.unlink()
+    assert states == (13 if not where else 21)  # every operation before the commit (the rename)
+
+
+@pytest.mark.parametrize("where", ["", "resume"])
+def test_the_same_command_restarts_a_run_killed_in_its_first_save(capsys, data, tmp_path, monkeypatch, where):
+    seen = set()
+    for n, out in _killed_in_first_save(tmp_path, monkeypatch, where):
+        left = tuple(_names(out))
+        if (out / where / "checkpoint.json").is_file() or left in seen:
+            continue  # committed, or the same files as a state already run
+        seen.add(left)
+        one_line_error(capsys, ["train", "classify", "--out", out, "--resume"],
+                       "give the same command without --resume")
+        assert _names(out) == list(left)  # a refused --resume changes nothing
+        _train(capsys, data, out, "--max-steps", "2", "--checkpoint-every", "2")
+        assert load_checkpoint(out / "resume").meta["trainer"]["step"] == 2
+        for folder in (out, out / "resume"):  # what the killed save left is gone
+            named = {f["name"] for f in load_checkpoint(folder).meta["files"].values()}
+            data_files = {name for name in os.listdir(folder) if name.endswith((".safetensors", ".tmp"))}
+            assert data_files == named, (n, left)
+    assert len(seen) == (3 if not where else 6)
+
+
+def test_a_run_killed_before_any_checkpoint_restarts_with_a_fresh_log(capsys, data, tmp_path):
+    # metrics.jsonl and loss.png are written from the first evaluation on, before any checkpoint;
+    # without a committed checkpoint there is no run to protect, and the new one must not append to them
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text('{"step": 99, "train_loss": 1.0}\n')
+    (out / "loss.png").write_bytes(b"not a picture")
+    one_line_error(capsys, ["train", "classify", "--out", out, "--resume"], "give the same command without --resume")
+    _train(capsys, data, out, "--max-steps", "2")
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records and all(r.get("step", 0) != 99 for r in records)
+    assert (out / "loss.png").read_bytes().startswith(b"\x89PNG")
+
+
 # -- resume -------------------------------------------------------------------------------------------
 
 

@@ -63,6 +63,12 @@ def test_random_lengths_are_reproducible_and_cover_the_stream():
     b = [w.targets.shape[1] for w in TruncatedBPTT(streams, 20, random_length=True, seed=4).windows(epoch=1)]
     c = [w.targets.shape[1] for w in TruncatedBPTT(streams, 20, random_length=True, seed=4).windows(epoch=2)]
     assert a == b and a != c and sum(a) == 1499 and min(a[:-1]) >= 5 and len(set(a)) > 5
+    # the count of an epoch is its windows', not ceil(steps / bptt) (which ended the lr schedule early)
+    windows = TruncatedBPTT(streams, 20, random_length=True, seed=4)
+    assert windows.count(1) == len(a) and windows.count(2) == len(c) and len(windows) == len(a)
+    assert len({windows.count(e) for e in range(1, 8)}) > 1  # it varies by epoch
+    fixed = TruncatedBPTT(streams, 20)
+    assert fixed.count(3) == len(fixed) == len(list(fixed.windows(epoch=3))) == 75
 
 
 def test_bad_windows():
@@ -70,3 +76,22 @@ def test_bad_windows():
         TruncatedBPTT(batchify(torch.arange(40), 2), 4, 5)
     with pytest.raises(ValueError, match="random window lengths need k1 == k2"):
         TruncatedBPTT(batchify(torch.arange(40), 2), 4, 2, random_length=True)
+
+
+def test_random_window_lengths_shape_the_schedule_by_the_real_window_count(tmp_path, capsys):
+    # The linear schedule's progress counts windows: with ceil(steps / bptt) windows assumed per
+    # epoch, it reached the end early (steps at lr 0) and jumped back up at each epoch's start.
+    import json
+
+    from rnnkit.cli import main
+
+    text = tmp_path / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 60)
+    out = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(text), "--out", str(out), "--hidden-size", "8", "--embedding-size",
+                 "8", "--bptt", "16", "--batch-size", "4", "--epochs", "3", "--random-bptt", "--schedule", "linear",
+                 "--warmup-steps", "0", "--eval-every", "1", "--patience", "0", "--quiet", "--threads", "1"]) == 0
+    capsys.readouterr()
+    lrs = [r["lr"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "lr" in r]
+    assert len(lrs) > 30 and all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] > 0
+
