@@ -73,10 +73,12 @@ class SequenceClassifier(nn.Module):
         return cls(vocab_size, num_classes, cfg.embedding_size, cfg.hidden_size, cfg.num_layers, cfg.cell,
                    cfg.bidirectional, cfg.dropout, cfg.pooling, pad_id, cfg.kernel_size)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | list[int]) -> torch.Tensor:
+        if not isinstance(lengths, torch.Tensor):  # a list, as the recurrent layers take
+            lengths = torch.as_tensor(lengths, dtype=torch.long)
+        if self.cell == "cnn":  # Kim: dropout on the pooled features alone, before the output layer
+            return self.head(self.dropout(self.cnn(self.embedding(ids), lengths)))
         x = self.dropout(self.embedding(ids))
-        if self.cell == "cnn":  # Kim: dropout on the pooled features, before the output layer
-            return self.head(self.dropout(self.cnn(x, lengths)))
         if self.cell == "tcn":  # its blocks drop out after each convolution already
             output = self.tcn(x, lengths)  # (B, T, H), zero at padding
             if self.pooling == "last":

@@ -15,12 +15,19 @@ The arithmetic is the unfused one's: logits in the compute dtype (bfloat16 under
 compute dtype for the two products of the backward pass. Under float16 that gradient and its two
 products stay in float32: they are formed here, before a gradient scaler has scaled them, and
 float16's range would flush the small ones to zero.
+
+Because the gradients are finished in the forward pass, the backward pass is not itself
+differentiable. Where a gradient of the gradient is asked for (``create_graph=True``: a gradient
+penalty, a Hessian-vector product) the backward pass instead replays the unfused loss from the
+saved inputs under autograd; under ``torch.func`` transforms the unfused loss runs from the start.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .backend import transformed
 
 CHUNK_ELEMENTS = 1 << 20  # logits per chunk (4 MB in float32): fits in this CPU's caches
 
@@ -49,13 +56,26 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch
                          f"{int(target.min())}..{int(target.max())}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1]; got {label_smoothing}")
+    if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1):
+        raise ValueError(f"chunk_rows must be a positive integer or None; got {chunk_rows!r}")
     device = hidden.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+    if transformed():  # torch.func: the Function has no functorch rules, the plain ops have
+        return _unfused(hidden, weight, bias, target, float(label_smoothing), dtype)
     rows = chunk_rows or max(1, CHUNK_ELEMENTS // weight.shape[0])
     # Under no_grad ``needs_input_grad`` still reflects requires_grad, so the mode is passed along:
     # evaluation computes the loss alone.
     return _LinearCrossEntropy.apply(hidden, weight, bias, target, float(label_smoothing), rows, dtype,
                                      torch.is_grad_enabled())
+
+
+def _unfused(hidden, weight, bias, target, eps: float, dtype) -> torch.Tensor:
+    """The same loss in plain differentiable ops, in the same dtypes (logits in ``dtype``, the
+    softmax and the loss in float32 at least)."""
+    with torch.autocast(hidden.device.type, enabled=False):
+        wide = torch.promote_types(dtype, torch.float32)
+        z = F.linear(hidden.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)).to(wide)
+        return F.cross_entropy(z, target, label_smoothing=eps)
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -95,11 +115,21 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if need_grad:
                 ctx.save_for_backward(grad_logits @ w.to(grad_dtype) if wants[0] else None,
                                       grad_logits.t() @ h.to(grad_dtype) if wants[1] else None,
-                                      grad_bias if wants[2] else None)
+                                      grad_bias if wants[2] else None,
+                                      hidden, weight, bias, target)  # the inputs, for a replay
                 ctx.dtypes = hidden.dtype, weight.dtype, None if bias is None else bias.dtype
+                ctx.eps, ctx.dtype = eps, dtype
         return (total / N).to(wide)
 
     @staticmethod
     def backward(ctx, grad_loss):
-        grads = [None if g is None else (g * grad_loss).to(dt) for g, dt in zip(ctx.saved_tensors, ctx.dtypes)]
+        *finished, hidden, weight, bias, target = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable itself
+            wanted = [t for t, g in zip((hidden, weight, bias), finished) if g is not None]
+            with torch.enable_grad():
+                loss = _unfused(hidden, weight, bias, target, ctx.eps, ctx.dtype)
+            replayed = iter(torch.autograd.grad(loss, wanted, grad_loss, create_graph=True))
+            grads = [None if g is None else next(replayed) for g in finished]
+        else:
+            grads = [None if g is None else (g * grad_loss).to(dt) for g, dt in zip(finished, ctx.dtypes)]
         return (*grads, None, None, None, None, None)

@@ -6,7 +6,10 @@
     weights = softmax over valid source positions;  context = sum_s weights_s k_s
 
 A source mask gives padded positions exactly zero weight (their score is -inf before the softmax);
-a source with no valid position gets all-zero weights and a zero context rather than NaN.
+a source with no valid position gets all-zero weights and a zero context rather than NaN. What the
+padded keys hold never reaches the context or a gradient (NaN there would, as 0 * NaN): they are
+zeroed first, unless the caller passes ``projected`` (a decoder's fast path, whose encoder already
+gives zeros at padding).
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ class Attention(nn.Module):
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None,
                 projected: torch.Tensor | None = None):
-        """``projected``: ``project_keys(keys)`` when the caller has it already."""
+        """``projected``: ``project_keys(keys)`` when the caller has it already (its keys must then
+        be finite at padded positions: only zero weights keep them out)."""
         if keys.dim() != 3 or keys.shape[-1] != self.key_size:
             raise ValueError(f"keys must have shape (batch, source, {self.key_size}); got {tuple(keys.shape)}")
         single = query.dim() == 2
@@ -76,10 +80,12 @@ class Attention(nn.Module):
         if q.dim() != 3 or q.shape[-1] != self.query_size or q.shape[0] != keys.shape[0]:
             raise ValueError(f"query must have shape ({keys.shape[0]}, {self.query_size}) or "
                              f"({keys.shape[0]}, T, {self.query_size}); got {tuple(query.shape)}")
+        if mask is not None and mask.shape != keys.shape[:2]:
+            raise ValueError(f"mask must have shape {tuple(keys.shape[:2])}; got {tuple(mask.shape)}")
+        if mask is not None and projected is None:
+            keys = keys.masked_fill(~mask.unsqueeze(2), 0.0)
         scores = self.scores(q, self.project_keys(keys) if projected is None else projected)
         if mask is not None:
-            if mask.shape != keys.shape[:2]:
-                raise ValueError(f"mask must have shape {tuple(keys.shape[:2])}; got {tuple(mask.shape)}")
             scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         if mask is not None:

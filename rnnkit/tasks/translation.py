@@ -25,7 +25,7 @@ from ..decode import DecodeConfig, generate, sampling_generator
 from ..models.seq2seq import Seq2Seq
 from ..text.batching import BucketBatchSampler, pad_batch
 from ..text.codec import CodecPair, TextCodec
-from ..text.vocab import warn_if_mostly_unknown
+from ..text.vocab import caller_stacklevel, warn_if_mostly_unknown
 from ..train.checkpoint import checkpoint_fields, config_from_meta, load_checkpoint
 from ..train.distributed import StandIn, share
 from ..train.runtime import module_device, resolve_device, seed_everything
@@ -52,7 +52,7 @@ def encode_sources(codec: TextCodec, texts: Iterable[str], max_len: int, warn: b
         out.append(ids)
     if cut and warn:
         warnings.warn(f"{cut} source(s) longer than the model's maximum of {max_len} tokens were truncated",
-                      stacklevel=3)
+                      stacklevel=caller_stacklevel())
     return out
 
 

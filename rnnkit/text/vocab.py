@@ -93,8 +93,23 @@ class Vocab:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` of a warning raised by the function calling this one that points at the
+    first caller outside rnnkit and torch: a fixed number would point into ``torch.no_grad``'s
+    wrapper, or into rnnkit, depending on the path taken."""
+    import sys
+
+    import torch
+
+    inside = (str(Path(__file__).resolve().parents[1]), str(Path(torch.__file__).resolve().parent))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def warn_if_mostly_unknown(sequences: Iterable, vocab: Vocab, what: str, threshold: float = UNKNOWN_WARNING,
-                           stacklevel: int = 3) -> float:
+                           stacklevel: int | None = None) -> float:
     """Warns (one line) when more than ``threshold`` of the ids in ``sequences`` (lists of ids or
     1-D tensors) are ``<unk>``; returns that share. ``what`` names the tokens ("evaluated", "source")."""
     total = unknown = 0
@@ -107,5 +122,6 @@ def warn_if_mostly_unknown(sequences: Iterable, vocab: Vocab, what: str, thresho
     share = unknown / total if total else 0.0
     if share > threshold:
         warnings.warn(f"{share:.0%} of the {total} {what} tokens are {UNK} (not in the model's vocabulary): "
-                      "is this text of the kind the model was trained on?", stacklevel=stacklevel)
+                      "is this text of the kind the model was trained on?",
+                      stacklevel=caller_stacklevel() if stacklevel is None else stacklevel)
     return share

@@ -39,3 +39,25 @@ def test_bad_options():
         SequenceClassifier(10, 2, pooling="attention")
     with pytest.raises(ValueError, match="cell must be one of"):
         SequenceClassifier(10, 2, cell="transformer")
+
+
+def test_the_cnn_cell_drops_out_only_the_pooled_features():
+    # Kim (2014) and the guide: dropout before the output layer; the embeddings reach the
+    # convolutions whole (half of them were zeroed with dropout 0.5)
+    torch.manual_seed(0)
+    model = SequenceClassifier(30, 2, 8, 4, 1, "cnn", dropout=0.5, pooling="max").train()
+    ids = torch.randint(1, 30, (3, 6))
+    seen = []
+    model.cnn.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    model(ids, torch.tensor([6, 4, 2]))
+    torch.testing.assert_close(seen[0], model.embedding(ids))
+
+
+@pytest.mark.parametrize("cell, pooling", [("lstm", "last"), ("gru", "mean"), ("rnn", "max"), ("cnn", "max"),
+                                           ("tcn", "last"), ("tcn", "mean")])
+def test_lengths_may_be_a_list(cell, pooling):
+    torch.manual_seed(0)
+    model = SequenceClassifier(30, 3, 8, 6, 1, cell, pooling=pooling).eval()
+    ids = torch.randint(1, 30, (2, 5))
+    torch.testing.assert_close(model(ids, [5, 3]), model(ids, torch.tensor([5, 3])))
+

@@ -69,3 +69,24 @@ def test_bad_input(make, call, match):
     with pytest.raises(ValueError, match=match):
         att = make()
         call(att)
+
+
+@pytest.mark.parametrize("kind", ["dot", "general", "additive"])
+@pytest.mark.parametrize("junk", [float("nan"), float("inf")])
+def test_nan_or_inf_in_padded_keys_reaches_neither_context_nor_gradients(kind, junk):
+    torch.manual_seed(0)
+    att = Attention(kind, 6).double()
+    q, k = _inputs(S=5)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    dirty, clean = k.clone(), k.clone()
+    dirty[1, 2:], clean[1, 2:] = junk, 0.0
+    results = []
+    for keys in (clean, dirty):
+        att.zero_grad()
+        query = q.clone().requires_grad_()
+        context, weights = att(query, keys, mask)
+        context.sum().backward()
+        results.append([context, weights, query.grad] + [p.grad for p in att.parameters()])
+    for a, e in zip(results[1], results[0], strict=True):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, e)

@@ -76,3 +76,37 @@ def test_bad_input_names_the_problem(args, match):
                   target=torch.zeros(4, dtype=torch.long), label_smoothing=0.0) | args
     with pytest.raises(ValueError, match=match):
         rnn.linear_cross_entropy(**kwargs)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gradients_of_gradients_equal_the_unfused_ones(bias):
+    # a gradient penalty: the gradients are finished in the forward pass, so create_graph=True
+    # replays the unfused loss (the scaled constants were silently wrong there, off by 0.35)
+    hidden, weight, b, target = _inputs(bias=bias)
+    params = [weight] + ([b] if bias else [])
+
+    def penalised(loss_fn):
+        loss = loss_fn()
+        (g,) = torch.autograd.grad(loss, hidden, create_graph=True)
+        return torch.autograd.grad(loss + g.pow(2).sum(), params)
+
+    ours = penalised(lambda: rnn.linear_cross_entropy(hidden, weight, b, target, label_smoothing=0.1, chunk_rows=5))
+    ref = penalised(lambda: F.cross_entropy(F.linear(hidden, weight, b), target, label_smoothing=0.1))
+    for a, e in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradgradcheck(lambda h, w: rnn.linear_cross_entropy(h, w, None, target), (hidden, weight))
+
+
+def test_torch_func_transforms_take_the_unfused_path():
+    hidden, weight, _, target = _inputs()
+    ours = torch.func.grad(lambda w: rnn.linear_cross_entropy(hidden.detach(), w, None, target))(weight.detach())
+    ref = torch.func.grad(lambda w: F.cross_entropy(F.linear(hidden.detach(), w), target))(weight.detach())
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("chunk_rows", [0, -1, 2.5, True])
+def test_chunk_rows_must_be_a_positive_integer(chunk_rows):
+    # -1 gave loss 0 and gradients read from uninitialised memory
+    hidden, weight, b, target = _inputs()
+    with pytest.raises(ValueError, match="chunk_rows must be a positive integer or None"):
+        rnn.linear_cross_entropy(hidden, weight, b, target, chunk_rows=chunk_rows)

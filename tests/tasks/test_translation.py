@@ -129,3 +129,12 @@ def test_bad_options_fail_before_decoding(trained):
         tr.translate(["one"], beam=0)
     with pytest.raises(ValueError, match="source 2 is empty"):
         tr.translate(["one", " "])
+
+
+def test_warnings_point_at_the_callers_line(trained):
+    # a fixed stacklevel pointed into torch.no_grad's wrapper
+    _, tr = trained
+    with pytest.warns(UserWarning, match="are <unk>") as record:
+        tr.translate(["zzz qqq xxx"])
+    assert {w.filename for w in record} == {__file__}
+
