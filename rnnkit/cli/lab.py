@@ -72,7 +72,7 @@ def run_all(names: list[str], args) -> list[str]:
     device = resolve_device(args.device)  # a device this machine lacks: one line, before anything runs
     _check_preset(args.preset)
     chosen = runner.main_names(names)
-    runner.check_out(args.out)
+    runner.check_out(args.out, chosen)
     runner.options_users(options(args), chosen)
     for name in chosen:
         runner.config_for(name, args.preset, args.seeds, options(args))

@@ -388,9 +388,12 @@ def _versus(name: str, summaries: dict, first: str, others, lower_is_better: boo
     diff = a["mean"] - b["mean"]
     better = diff < 0 if lower_is_better else diff > 0
     spread = math.hypot(a["std"], b["std"])
-    beyond = "beyond" if abs(diff) > spread else "within"
+    if min(a.get("n", 2), b.get("n", 2)) < 2:  # one seed has no spread: nothing is beyond it
+        where = "one seed: no spread to compare with"
+    else:
+        where = f"{'beyond' if abs(diff) > spread else 'within'} the seeds' spread"
     return (f"{name}: {first} {a['mean'] * scale:.3g}{unit} vs best {rival} {b['mean'] * scale:.3g}{unit}, "
-            f"{'wins' if better else 'loses'} by {abs(diff) * scale:.2g}{diff_unit} ({beyond} the seeds' spread)")
+            f"{'wins' if better else 'loses'} by {abs(diff) * scale:.2g}{diff_unit} ({where})")
 
 
 def verdict(result: dict) -> str:

@@ -20,12 +20,12 @@ TITLE = "rnnkit lab: the study notes' claims, measured"
 
 
 def verdict_of(name: str, result: dict) -> str:
-    """The experiment's verdict on ``result``'s numbers (what was stored, if the numbers cannot
-    be read by this version's experiment)."""
+    """The experiment's verdict on ``result``'s numbers; never the stored text (numbers that
+    this version's experiment cannot read give no verdict, and say so)."""
     try:
         return experiment(name).verdict(result)
-    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
-        return result.get("verdict", "(no verdict: the result lacks the numbers this version reads)")
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, AttributeError, OverflowError):
+        return "(no verdict: the result lacks the numbers this version reads, or they are not numbers)"
 
 
 def write(folder: str | Path) -> tuple[Path, Path]:
@@ -121,8 +121,8 @@ def html_page(results: dict[str, dict]) -> str:
         parts += [highlight_html(h) for h in r.get("highlights", [])]
         base = Path(r.get("folder", "."))
         for f in r.get("figures", []):
-            path = base / f["file"]
-            if path.is_file():
+            path = base / f["file"]  # a bare name (runner.load checks it): only the result's own folder
+            if path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n":
                 data = base64.b64encode(path.read_bytes()).decode("ascii")
                 parts.append(f"<figure><img alt='{e(f['caption'])}' src='data:image/png;base64,{data}'>"
                              f"<figcaption>{e(f['caption'])}</figcaption></figure>")

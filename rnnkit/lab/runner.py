@@ -25,13 +25,36 @@ from . import EXPERIMENTS, PRESETS, experiment
 RESULT = "result.json"
 
 
-def check_out(out: str | Path) -> Path:
-    """``out`` as a folder to write results in; a ValueError when it is a file or lies under one."""
+def check_out(out: str | Path, names: list[str] = ()) -> Path:
+    """``out`` as a folder to write results in; a ValueError when it is a file or lies under one,
+    or when the place of an experiment of ``names`` (``out/NAME``, and ``out/NAME.old`` that a
+    killed swap leaves) holds anything but an earlier result of it: a run replaces that folder
+    whole, so a user's folder of the same name would be lost."""
     out = Path(out)
     for part in (out, *out.parents):
         if part.exists() and not part.is_dir():
             raise ValueError(f"--out {out} is not a folder ({part} is a file); give a folder for the results")
+    for name in names:
+        for place in (out / name, out / f"{name}.old"):
+            foreign = _not_a_result(place)
+            if foreign:
+                raise ValueError(f"--out {out}: {place} holds {foreign}, not a result of {name}, and a run would "
+                                 "replace it; move it away or give another --out")
     return out
+
+
+def _not_a_result(place: Path) -> str | None:
+    """What in ``place`` is not a lab result (a ``result.json`` and the figures beside it), named
+    for an error; None when ``place`` is absent or an earlier result."""
+    if place.is_symlink() or (place.exists() and not place.is_dir()):
+        return "a link" if place.is_symlink() else "a file"
+    if not place.exists():
+        return None
+    entries = sorted(os.listdir(place))
+    others = [e for e in entries if e != RESULT and not (e.endswith(".png") and (place / e).is_file())]
+    if others:
+        return ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    return None if RESULT in entries or not entries else "figures without a result.json"
 
 
 def config_for(name: str, preset: str = "quick", seeds: int | None = None, options: dict | None = None):
@@ -84,7 +107,7 @@ def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | P
     module = experiment(name)
     where = resolve_device(device)
     cfg = dataclasses.replace(config_for(name, preset, seeds, options), device=str(where))
-    root = check_out(out)
+    root = check_out(out, [name])  # before any training: a folder of the user's is never replaced
     root.mkdir(parents=True, exist_ok=True)
     final = root / name
     threads = torch.get_num_threads()
@@ -110,6 +133,10 @@ def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | P
                   **result}
         result["verdict"] = module.verdict(result)
         (work / RESULT).write_text(json.dumps(result, indent=1) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(work, 0o777 & ~umask)  # mkdtemp's folder is private (0700); a result folder follows the umask
+        check_out(out, [name])  # nothing of the user's appeared there while it ran
         _swap_in(work, final)
         log(f"  verdict: {result['verdict']}  ({seconds:.0f} s)")
         return result
@@ -130,11 +157,46 @@ def load(folder: str | Path) -> dict[str, dict]:
             path = folder / f"{name}.old" / RESULT
         if path.is_file():
             try:
-                found[name] = json.loads(path.read_text(encoding="utf-8"))
-                found[name]["folder"] = str(path.parent)  # where its figures are
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                result = json.loads(path.read_text(encoding="utf-8"))
+                _check_shape(result)
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as err:
                 raise ValueError(f"{path} is not a result file ({err}); rerun rnnkit lab run {name}") from None
+            found[name] = {**result, "folder": str(path.parent)}  # where its figures are
     return found
+
+
+def _check_shape(result) -> None:
+    """A ValueError naming the first part of ``result`` that the report could not read: the
+    fields every result has, in the types the runner writes. The experiment's own numbers are its
+    ``verdict``'s to read (a verdict that cannot read them says so)."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise ValueError(what)
+
+    need(isinstance(result, dict), "not a JSON object")
+    for key in ("experiment", "claim", "preset", "setup", "finished"):
+        need(isinstance(result.get(key, ""), str), f"{key!r} is not a string")
+    need(isinstance(result.get("seconds", 0), (int, float)) and not isinstance(result.get("seconds", 0), bool),
+         "'seconds' is not a number")
+    for key in ("seeds", "tables", "figures", "highlights"):
+        need(isinstance(result.get(key, []), list), f"{key!r} is not a list")
+    for key in ("machine", "versions", "parameters", "config"):
+        need(isinstance(result.get(key, {}), dict), f"{key!r} is not an object")
+    need(all(isinstance(v, int) and not isinstance(v, bool) for v in result.get("parameters", {}).values()),
+         "a parameter count is not an integer")
+    for t in result.get("tables", []):
+        need(isinstance(t, dict) and isinstance(t.get("title"), str) and isinstance(t.get("columns"), list)
+             and isinstance(t.get("rows"), list) and all(isinstance(row, list) for row in t["rows"]),
+             "a table is not {title, columns, rows}")
+    for f in result.get("figures", []):
+        # a bare .png name: the report embeds the file, so a path could carry any file of the reader's
+        need(isinstance(f, dict) and isinstance(f.get("file"), str) and isinstance(f.get("caption"), str)
+             and Path(f["file"]).name == f["file"] and f["file"].endswith(".png"),
+             "a figure is not {file: NAME.png, caption}")
+    for h in result.get("highlights", []):
+        need(isinstance(h, dict) and isinstance(h.get("text"), str) and isinstance(h.get("values"), list)
+             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in h["values"]),
+             "a highlight is not {text, values}")
 
 
 def _swap_in(work: Path, final: Path) -> None:

@@ -83,7 +83,8 @@ class ClassificationTask:
         index = {lab: i for i, lab in enumerate(labels)}
         unseen = sorted({lab for _, lab in valid_rows} - set(index))
         if unseen:
-            raise ValueError(f"validation labels {unseen} never occur in the training data")
+            shown = ", ".join(map(repr, unseen[:10])) + (f" and {len(unseen) - 10} more" if len(unseen) > 10 else "")
+            raise ValueError(f"validation labels {shown} never occur in the training data")
         model = SequenceClassifier.from_config(model_cfg, len(codec.vocab), len(labels), codec.vocab.pad_id)
         train = (encode_texts(codec, [t for t, _ in train_rows], text_cfg), [index[lab] for _, lab in train_rows])
         valid = (encode_texts(codec, [t for t, _ in valid_rows], text_cfg), [index[lab] for _, lab in valid_rows])

@@ -95,8 +95,12 @@ def read_labeled_rows(path: str | Path, text_column: str | None = None, label_co
     if delimiter is None:
         delimiter = "," if not is_stdin(path, stdin) and Path(path).suffix.lower() == ".csv" else "\t"
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
-    reader = csv.reader(io.StringIO(content), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == ","
-                        else csv.QUOTE_NONE)
+    # TSV is read as is, as GLUE's files are (a field is what lies between two tabs; no quoting):
+    # a text holding a tab cannot be a TSV field, and a row with fields to spare is refused (_rows).
+    # CSV is quoted as Python's csv module and pandas write it. newline="": the csv module's own
+    # line-end handling (\r alone included), and line breaks inside quoted CSV fields.
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter,
+                        quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE)
     try:
         return _rows(reader, name, text_column, label_column, need_two_labels)
     except csv.Error as err:  # e.g. a quote left open
@@ -111,11 +115,19 @@ def _rows(reader, name: str, text_column, label_column, need_two_labels: bool) -
         raise ValueError(f"the text and the label column are the same column ({t}, {header[t]!r}) of {name}; "
                          "give two different columns with --text-column and --label-column")
     rows = []
-    for n, fields in enumerate(reader, start=2):
+    for fields in reader:
+        n = reader.line_num
         if not fields or not "".join(fields).strip():
             continue
         if max(t, lab) >= len(fields):
             raise ValueError(f"{name}, line {n}: {len(fields)} fields, but column {max(t, lab)} is needed")
+        if len(fields) > len(header) and "".join(fields[len(header):]).strip():
+            # a tab (or comma) inside a text: which field is the label is then a guess
+            raise ValueError(f"{name}, line {n}: {len(fields)} fields but the header has {len(header)}; a text may "
+                             "hold a tab" + (" or an unquoted comma; quote it" if reader.dialect.delimiter == ","
+                                             else " (TSV has no quoting: remove it, or write the file as .csv)"))
+        if not fields[lab].strip():
+            raise ValueError(f"{name}, line {n}: the label is empty; give every row a label")
         rows.append((fields[t], fields[lab].strip()))
     if not rows:
         raise ValueError(f"{name} has a header but no rows")
@@ -127,15 +139,24 @@ def _rows(reader, name: str, text_column, label_column, need_two_labels: bool) -
 def _column(header: list[str], wanted: str | None, defaults, kind: str, path) -> int:
     if wanted is not None:
         if wanted in header:
-            return header.index(wanted)
+            return _only(header, wanted, path)
         if wanted.isdigit() and int(wanted) < len(header):
             return int(wanted)
         raise ValueError(f"{path} has no {kind} column {wanted!r}; its columns are {header}")
     for name in defaults:
         if name in header:
-            return header.index(name)
+            return _only(header, name, path)
     raise ValueError(f"{path} has no {kind} column (looked for {', '.join(defaults)}); its columns are {header}; "
                      f"name it with --{kind}-column")
+
+
+def _only(header: list[str], name: str, path) -> int:
+    """The index of the column called ``name``, which must be called so once: of two, which one
+    is meant would be a guess."""
+    if header.count(name) > 1:
+        raise ValueError(f"{path}: the header names column {name!r} {header.count(name)} times; rename the "
+                         "columns so that each name is one column, or pick one by its 0-based index")
+    return header.index(name)
 
 
 def read_pairs(path: str | Path, stdin: bool = False) -> list[tuple[str, str]]:

@@ -133,3 +133,12 @@ def test_verdict_follows_the_numbers():
     assert len({cnn_wins, rnn_wins, close}) == 3
     unchanged = _fake(0.95, 0.90, 0.75, 2.2)
     assert exp.verdict(copy.deepcopy(unchanged)) == cnn_wins
+    one_seed = _fake(0.95, 0.90, 0.75, 2.2)  # --seeds 1: a std of 0 is no spread, nothing is "beyond" it
+    for part in one_seed.values():
+        for summaries in part.values():
+            if isinstance(summaries, dict):
+                for summary in summaries.values():
+                    if isinstance(summary, dict) and "n" in summary:
+                        summary.update(std=0.0, n=1, values=summary["values"][:1])
+    single = exp.verdict(one_seed)
+    assert "beyond the seeds' spread" not in single and "(one seed: no spread to compare with)" in single

@@ -114,6 +114,65 @@ def test_report_recomputes_the_verdict_from_the_numbers(tmp_path, fake):
     assert "Parameters: A 100, B 101" in text
 
 
+def test_a_folder_of_the_users_with_the_experiments_name_is_never_replaced(tmp_path, fake, capsys):
+    # the swap replaced out/NAME whole: a user's thesis.txt there was deleted
+    mine = tmp_path / "gradient-flow"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    with pytest.raises(ValueError, match="gradient-flow holds thesis.txt, not a result of gradient-flow"):
+        runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    assert fake.run.devices == []  # refused before any training
+    assert main(["lab", "run", "gradient-flow", "--out", str(tmp_path), "--preset", "tiny"]) == 2
+    assert "holds thesis.txt" in capsys.readouterr().err
+    (tmp_path / "gradient-flow.old").write_text("a file")
+    mine.rename(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="gradient-flow.old holds a file"):
+        runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    assert (tmp_path / "elsewhere" / "thesis.txt").read_text() == "years of work"
+    (tmp_path / "gradient-flow.old").unlink()
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)  # an earlier result is replaced
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    assert (tmp_path / "gradient-flow").stat().st_mode & 0o777 == 0o777 & ~_umask()  # not mkdtemp's 0700
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda r: [], "not a JSON object"),
+    (lambda r: {**r, "parameters": "x"}, "'parameters' is not an object"),
+    (lambda r: {**r, "seeds": 3}, "'seeds' is not a list"),
+    (lambda r: {**r, "tables": [{"title": "t"}]}, "a table is not"),
+    (lambda r: {**r, "figures": [None]}, "a figure is not"),
+    # the report embeds a figure's file: a path could carry any file of the reader's into the page
+    (lambda r: {**r, "figures": [{"file": "/etc/hostname", "caption": "x"}]}, "a figure is not"),
+    (lambda r: {**r, "figures": [{"file": "../../secret.png", "caption": "x"}]}, "a figure is not"),
+])
+def test_a_damaged_result_is_one_line_for_the_report(tmp_path, fake, capsys, damage, message):
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    path = tmp_path / "gradient-flow" / "result.json"
+    path.write_text(json.dumps(damage(json.loads(path.read_text()))))
+    assert main(["lab", "report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "is not a result file" in err and "Traceback" not in err
+
+
+def test_numbers_a_verdict_cannot_read_give_no_verdict_not_the_stored_text(tmp_path, fake):
+    runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    path = tmp_path / "gradient-flow" / "result.json"
+    stored = json.loads(path.read_text())
+    stored["loss"] = "x"  # the verdict reads result["loss"]["mean"]
+    stored["verdict"] = "TAMPERED: A wins"
+    path.write_text(json.dumps(stored))
+    md, _ = report_mod.write(tmp_path)
+    assert "TAMPERED" not in md.read_text() and "(no verdict:" in md.read_text()
+
+
 def test_options_reach_the_configs_that_read_them_and_are_checked(fake):
     cfg = runner.config_for("gradient-flow", "quick", options={"text": "t.txt", "checkpoint": "ckpt"})
     assert cfg.text == "t.txt"  # checkpoint: a field this experiment does not have, left to others

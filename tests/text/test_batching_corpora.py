@@ -76,11 +76,32 @@ def test_reads_tsv_and_csv_by_name_or_index(tmp_path):
         ("one.tsv", "label\ttext\npos\tx\npos\ty\n", {}, "single label"),
         ("bin.tsv", b"label\ttext\npos\t\xff\xfe bad\n", {}, "not UTF-8"),
         ("short.tsv", "label\ttext\npos\n", {}, "line 2: 1 fields"),
+        # a tab inside a text: which field is the label would be a guess (it trained on wrong labels)
+        ("tab.tsv", "label\ttext\npos\tgood\nneg\tgreat\tmovie\n", {}, "line 3: 3 fields but the header has 2"),
+        ("comma.csv", "label,text\npos,good\nneg,great, movie\n", {}, "line 3: 3 fields .* unquoted comma"),
+        ("nolabel.tsv", "label\ttext\npos\tgood\n \tbad\n", {}, "line 3: the label is empty"),
+        ("twice.tsv", "text\ttext\tlabel\na\tb\tpos\nc\td\tneg\n", {}, "names column 'text' 2 times"),
     ],
 )
 def test_reader_errors(tmp_path, name, content, kwargs, match):
     with pytest.raises(ValueError, match=match):
         read_labeled_rows(_write(tmp_path, name, content), **kwargs)
+
+
+def test_what_csv_quotes_and_old_line_ends_read_back(tmp_path):
+    import csv
+    import io
+
+    rows = [("label", "text"), ("pos", 'he said "hi",\ttwice\nthen left'), ("neg", "plain")]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)  # as Python's csv module and pandas write a .csv
+    assert read_labeled_rows(_write(tmp_path, "q.csv", out.getvalue())) == [(t, lab) for lab, t in rows[1:]]
+    # \r alone ends lines (old Mac files); an empty trailing field is no stray field
+    assert read_labeled_rows(_write(tmp_path, "cr.tsv", "label\ttext\rpos\tgood\t\rneg\tbad\r")) == [
+        ("good", "pos"), ("bad", "neg")]
+    # the index of a column picks one of two with the same name
+    assert read_labeled_rows(_write(tmp_path, "i.tsv", "text\ttext\tlabel\na\tb\tpos\nc\td\tneg\n"), "1") == [
+        ("b", "pos"), ("d", "neg")]
 
 
 def test_missing_file():
