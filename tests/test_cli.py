@@ -262,6 +262,15 @@ def test_demo_runs_the_demo_recipe_end_to_end(tmp_path, capsys):
     saved = json.loads((out / "checkpoint.json").read_text())
     assert saved["model"]["hidden_size"] == LM_DEMO_RECIPE["hidden_size"]
     assert saved["train"]["lr"] == LM_DEMO_RECIPE["lr"]
+    # a second demo replaces the first; another run in --out is never replaced unasked
+    assert main(["demo", "--minutes", "0.01", "--quiet", "--out", str(out)]) == 0
+    other = json.loads((out / "checkpoint.json").read_text())
+    other["data"], other["model"]["hidden_size"] = {"file": "mine.txt"}, 7  # as a run of rnnkit train lm
+    (out / "checkpoint.json").write_text(json.dumps(other))
+    capsys.readouterr()
+    assert main(["demo", "--minutes", "0.01", "--quiet", "--out", str(out)]) == 2
+    assert "holds another run (a lm trained by rnnkit train), not an earlier demo" in capsys.readouterr().err
+    assert json.loads((out / "checkpoint.json").read_text()) == other
 
 
 def test_references_are_scored_whole(s2s_checkpoint):

@@ -175,6 +175,14 @@ def test_bad_numbers_are_usage_errors(capsys, tmp_path, argv, match):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("task, cell", [("classify", None), ("classify", "cnn"), ("lm", "gru")])
+def test_a_kernel_size_the_cell_would_ignore_is_refused(capsys, tmp_path, task, cell):
+    argv = ["train", task, "--data", "D", "--kernel-size", "5", "--out", tmp_path / "out", *(["--cell", cell] if cell
+                                                                                           else [])]
+    one_line_error(capsys, argv, f"--kernel-size is the convolution width of the tcn cell; the {cell or 'lstm'} cell")
+    assert not (tmp_path / "out").exists()
+
+
 def test_numbers_in_range_parse():
     args = build_parser().parse_args(["train", "seq2seq", "--data", "D", "--dropout", "0", "--label-smoothing", "0.1",
                                       "--lr-decay", "1", "--max-minutes", "0.5"])

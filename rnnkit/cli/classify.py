@@ -10,12 +10,13 @@ def cmd_train_classify(args) -> None:
     from ..tasks.classification import ClassificationTask
     from ..text.datasets import read_labeled_rows
     from ..train.trainer import Trainer
-    from .run import launched, training_run
+    from .run import launched, refuse_unread_flags, training_run
 
     if launched(args):  # --nproc N: the N processes under torchrun did the work
         return
 
     sections = {"model": ClassifierModelConfig, "text": TextConfig, "train": TrainConfig}
+    refuse_unread_flags(args)
     device(args)  # a device this machine lacks: one line, before the folder is claimed or the data read
     with training_run(args, sections, "runs/classify") as data:
         if not args.data:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 from .common import (
@@ -39,11 +41,12 @@ def cmd_train_lm(args) -> None:
     from ..tasks.language_model import LanguageModel, LanguageModelTask, nats_to_report
     from ..train.distributed import is_main_process
     from ..train.trainer import Trainer
-    from .run import launched, training_run
+    from .run import launched, refuse_unread_flags, training_run
 
     if launched(args):  # --nproc N: the N processes under torchrun did the work
         return
 
+    refuse_unread_flags(args)
     device(args)  # a device this machine lacks: one line, before the folder is claimed or the text read
     with training_run(args, {"model": LanguageModelConfig, "lm": LMConfig, "train": TrainConfig}, "runs/lm") as data:
         recipe = LM_TCN_RECIPE if args.cell == "tcn" else LM_RECIPE  # (after --resume filled in the saved flags)
@@ -89,6 +92,30 @@ def cmd_generate(args) -> None:
         print(lm.join(args.prompt, text))
 
 
+DEMO_DATA = {"corpus": "shakespeare", "demo": True}  # what marks a demo's run (its checkpoint's "data")
+
+
+def _run_in(out) -> dict | None:
+    """The record of the run committed in ``out`` (its best model's or its resumable state's); None
+    when there is none (a new or empty folder, or one that holds only what a killed save left)."""
+    for where in (Path(out), Path(out) / "resume"):
+        try:
+            meta = json.loads((where / "checkpoint.json").read_bytes())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, RecursionError):
+            return {}  # unreadable: a run, but not one to replace unasked
+        return meta if isinstance(meta, dict) else {}
+    return None
+
+
+def _is_demo(meta: dict, model_cfg, lm_cfg) -> bool:
+    """Whether ``meta`` is a demo's run: marked so, or (written before the mark) the demo's configs."""
+    if isinstance(meta.get("data"), dict) and meta["data"].get("demo") is True:
+        return True
+    return meta.get("model") == dataclasses.asdict(model_cfg) and meta.get("lm") == dataclasses.asdict(lm_cfg)
+
+
 def cmd_demo(args) -> None:
     """Trains a character-level LSTM language model on the bundled Shakespeare, then samples it."""
     import torch
@@ -101,14 +128,18 @@ def cmd_demo(args) -> None:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     print(f"rnnkit demo: a character-level LSTM language model on Shakespeare, {args.minutes:g} minutes of "
           "training on the CPU\n")
-    texts = corpora.load("shakespeare")
-    # The demo's folder is the demo's own: a second `make demo` replaces the first one's run.
     # The demo is the CPU's: its recipe and its 3 minutes are measured there.
     model_cfg, lm_cfg, train_cfg = recipe_configs(args.out, recipe=LM_DEMO_RECIPE, epochs=50, max_minutes=args.minutes,
-                                                  eval_every=1000, patience=0, checkpoint_every=500, overwrite=True,
-                                                  device="cpu")
+                                                  eval_every=1000, patience=0, checkpoint_every=500, device="cpu")
+    # A second `make demo` replaces the first one's run; any other run in --out is refused.
+    earlier = _run_in(args.out)
+    if earlier is not None and not args.overwrite and not _is_demo(earlier, model_cfg, lm_cfg):
+        raise UserError(f"--out {args.out} holds another run (a {earlier.get('model_type', 'model')} trained by "
+                        "rnnkit train), not an earlier demo; give another --out, or --overwrite to replace it")
+    train_cfg = dataclasses.replace(train_cfg, overwrite=earlier is not None)
+    texts = corpora.load("shakespeare")
     task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg, lm_cfg, train_cfg)
-    best = Trainer(task, train_cfg, progress=not args.quiet).fit()
+    best = Trainer(task, train_cfg, progress=not args.quiet, data=DEMO_DATA).fit()
     print(f"\nbest validation: {nats_to_report(best)}")
     lm = LanguageModel.load(args.out)
     for prompt in ("ROMEO:\n", "KING HENRY.\n"):
@@ -125,6 +156,8 @@ def register(sub, train, ev) -> None:
     demo = sub.add_parser("demo", help="train a character-level LSTM on Shakespeare and sample it")
     demo.add_argument("--minutes", type=positive_float, default=3.0, help="training time (default: 3)")
     demo.add_argument("--out", default="runs/demo", help="folder for the checkpoint and plots (default: runs/demo)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace a run in --out that is not an earlier demo (an earlier demo is always replaced)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(run=cmd_demo)
 
@@ -135,7 +168,8 @@ def register(sub, train, ev) -> None:
 
     el = ev.add_parser("lm", help="cross-entropy, perplexity and bits per character of a language model")
     el.add_argument("--checkpoint", required=True, help="folder written by `rnnkit train lm`")
-    el.add_argument("--data", help="a UTF-8 text file (evaluated whole); - reads standard input")
+    el.add_argument("--data", help="a UTF-8 text file (read as one stream; a tail shorter than one window per row "
+                    "is left out, and the report counts the tokens scored); - reads standard input")
     el.add_argument("--corpus", choices=("shakespeare",), help="a bundled corpus")
     el.add_argument("--split", default="test", choices=("train", "validation", "test"),
                     help="which part of --corpus (default: test)")

@@ -38,6 +38,18 @@ def _given(args, name):
     return value
 
 
+def refuse_unread_flags(args) -> None:
+    """A UserError for a flag the chosen cell would ignore (``--kernel-size`` without ``--cell
+    tcn``): said, not dropped in silence. A resumed run's flags are checked against the saved ones
+    instead."""
+    if args.resume or getattr(args, "kernel_size", None) is None:
+        return
+    cell = args.cell or "lstm"  # the recipes' cell
+    if cell != "tcn":
+        raise UserError(f"--kernel-size is the convolution width of the tcn cell; the {cell} cell has none "
+                        "(drop it, or give --cell tcn)")
+
+
 def launched(args) -> bool:
     """Called first by each ``train`` command. ``--nproc N`` (N > 1) outside torchrun: runs this
     same command in N processes under torchrun's launcher on this machine and returns True once they
@@ -153,8 +165,11 @@ def _claimed_run(args, sections: dict, default_out: str, main: bool):
     folder = run_folder.claim(args.out, bool(args.resume), bool(args.overwrite)) if main else None
     try:
         if args.resume:
+            if not main:  # rank 0 checked it when it claimed the folder: the same line from every process
+                run_folder.check_resumable(Path(args.out))
             where = Path(args.out) / run_folder.RESUME
             saved = load_checkpoint(where).meta
+            _check_same_task(args, saved)
             _take_saved_flags(args, saved, sections, MAY_CHANGE_ON_RESUME, where)
             _check_data_unchanged(saved.get("data") or {})
         flags = {name: _given(args, name) for name in DATA_FLAGS if hasattr(args, name)}
@@ -164,6 +179,17 @@ def _claimed_run(args, sections: dict, default_out: str, main: bool):
     finally:
         if folder is not None:
             folder.release()
+
+
+_TASK_OF_MODEL = {"lm": "lm", "classifier": "classify", "seq2seq": "seq2seq"}  # model_type -> rnnkit train TASK
+
+
+def _check_same_task(args, saved: dict) -> None:
+    """A run of another task is named as such: its configs would otherwise read as damaged."""
+    task = _TASK_OF_MODEL.get(saved.get("model_type"))
+    if task is not None and getattr(args, "task", task) != task:
+        raise UserError(f"{args.out} holds a run of rnnkit train {task}, not of train {args.task}; resume it with "
+                        f"rnnkit train {task} --out {args.out} --resume")
 
 
 def _take_saved_flags(args, saved: dict, sections: dict, may_change, where) -> None:

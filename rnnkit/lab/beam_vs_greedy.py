@@ -192,7 +192,7 @@ def corpus_pairs(corpus: str, cfg: Config) -> dict[str, list[tuple[str, str]]]:
 
 def _configs(corpus: str, cfg: Config, seed: int):
     recipe = SEQ2SEQ_RECIPES[corpus]
-    # no input feeding: the decoder reads the whole target in one call, several times faster to train
+    # no input feeding: the decoder reads the whole target in one call, about 1.4x faster to train (en-es)
     s2s = recipe_config(Seq2SeqConfig, recipe, input_feeding=False)
     widths = {"hidden_size": cfg.dates_hidden} if corpus == "dates" else \
         {"embedding_size": cfg.en_es_embedding, "hidden_size": cfg.en_es_hidden}

@@ -10,7 +10,8 @@ encoder's final state alone starts the decoder), implementing the decoding proto
 
 Input feeding (the bracketed previous attentional state) makes teacher-forced training a loop of
 single steps. Without it the decoder reads the whole target in one layer call and attention is
-one batched product over all steps, several times faster to train on a CPU; decoding is the
+one batched product over all steps, about 1.4x faster to train on a CPU (the en-es recipe; less
+with short targets); decoding is the
 same step either way.
 """
 

@@ -235,8 +235,38 @@ class LanguageModel:
         prefix = self.encode(prompt).unsqueeze(0).repeat(rows, 1) if prompt else None
         # the empty source sets the device the search runs on; lengths stay on the CPU (the layers read them there)
         src, lengths = torch.zeros(rows, 0, dtype=torch.long, device=self.device), torch.zeros(rows, dtype=torch.long)
-        hyps = [h for row in generate(self.model, src, lengths, config, prefix=prefix) for h in row]
+        # <unk> is a target only where a word vocabulary leaves rare words out; characters and
+        # bytes are all in the vocabulary of the text they came from
+        stream_model = _StreamTokensOnly(self.model, self.codec.vocab, unknown=self.lm_cfg.level == "word")
+        hyps = [h for row in generate(stream_model, src, lengths, config, prefix=prefix) for h in row]
         return [self.codec.decode(h.tokens) for h in hyps]
+
+
+class _StreamTokensOnly:
+    """A stream language model, for decoding, with ``<pad>``, ``<bos>`` and ``<eos>`` ruled out
+    (and ``<unk>`` where it is never a target, ``unknown=False``): a stream holds none of them, so
+    the model never learnt them, and a weak one that drew ``<eos>`` by chance ended a continuation
+    long before ``max_tokens`` (``<unk>`` came out as nothing). The remaining probabilities are
+    renormalised (scores and samples are the model's, given these tokens)."""
+
+    def __init__(self, model, vocab, unknown: bool):
+        self.model = model
+        self.pad_id, self.bos_id, self.eos_id = model.pad_id, model.bos_id, model.eos_id  # bos_id: the start token
+        specials = {vocab.pad_id, vocab.bos_id, vocab.eos_id} | (set() if unknown else {vocab.unk_id})
+        self.banned = sorted(specials)  # the vocabulary's (the start token is a newline where there is one)
+
+    def init_decoder_state(self, src, src_lengths):
+        return self.model.init_decoder_state(src, src_lengths)
+
+    def decode_step(self, tokens, state):
+        log_probs, state, attn = self.model.decode_step(tokens, state)
+        if len(self.banned) < log_probs.shape[1]:  # (a vocabulary of nothing but these: left as it is)
+            log_probs = log_probs.index_fill(1, torch.tensor(self.banned, device=log_probs.device), float("-inf"))
+            log_probs = log_probs.log_softmax(1)
+        return log_probs, state, attn
+
+    def reorder_state(self, state, index):
+        return self.model.reorder_state(state, index)
 
 
 def decode_config(max_tokens: int = 200, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,

@@ -153,19 +153,26 @@ def _left_by_a_killed_save(path: Path, name: str) -> bool:
     return bool(_KILLED_SAVE_FILE.fullmatch(name)) and where.is_file()
 
 
+def check_resumable(path: Path) -> None:
+    """A :class:`RunFolderError` unless ``path`` holds a committed resumable state. It only reads,
+    so every process of a data-parallel run can ask it and fail with the same line."""
+    if (path / RESUME / "checkpoint.json").is_file():
+        return
+    if not any((path / name).is_file() for name in COMMITTED):  # new, empty, or killed before its first commit
+        raise RunFolderError(f"nothing to resume in {path}: no run there has committed a checkpoint; give the "
+                             "same command without --resume to start the run (it saves a resumable state "
+                             "with --checkpoint-every N)")
+    raise RunFolderError(f"nothing to resume in {path}: no {path / RESUME / 'checkpoint.json'} (a run saves "
+                         "it with --checkpoint-every N)")
+
+
 def _check_contents(path: Path, resume: bool, overwrite: bool) -> None:
     if resume and overwrite:
         raise RunFolderError("give --resume (continue the run) or --overwrite (replace it), not both")
     committed = any((path / name).is_file() for name in COMMITTED)
     if resume:
-        if (path / RESUME / "checkpoint.json").is_file():
-            return
-        if not committed:  # new, empty, or killed before its first save committed: nothing to go on from
-            raise RunFolderError(f"nothing to resume in {path}: no run there has committed a checkpoint; give the "
-                                 "same command without --resume to start the run (it saves a resumable state "
-                                 "with --checkpoint-every N)")
-        raise RunFolderError(f"nothing to resume in {path}: no {path / RESUME / 'checkpoint.json'} (a run saves "
-                             "it with --checkpoint-every N)")
+        check_resumable(path)
+        return
     if overwrite:
         return
     names = sorted(name for name in os.listdir(path) if name != LOCK)

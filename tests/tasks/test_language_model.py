@@ -90,6 +90,23 @@ def test_keywords_and_config_generate_the_same(trained):
     assert len(beams) == 2 and beams == lm.generate("the ", config=decode_config(max_tokens=6, beam=3, num=2))
 
 
+def test_a_continuation_never_holds_a_special_token_and_runs_to_max_tokens(trained):
+    # a stream never holds <pad>, <bos> or <eos>: a weak model that drew <eos> ended early
+    _, lm = trained
+    vocab = lm.codec.vocab
+    bias = lm.model.head.bias.detach().clone()
+    try:
+        with torch.no_grad():  # make the specials the likeliest tokens: they must still never come out
+            lm.model.head.bias[[vocab.pad_id, vocab.bos_id, vocab.eos_id, vocab.unk_id]] = 50.0  # (char level)
+        for kwargs in ({"greedy": True}, {"seed": 0}, {"beam": 3}):
+            (text,) = lm.generate("the ", max_tokens=25, **kwargs)
+            assert len(text) == 25, kwargs  # characters: one per token
+            assert not {"<pad>", "<bos>", "<eos>", "<unk>"} & set(lm.codec.tokenizer.tokenize(text)), kwargs
+    finally:
+        with torch.no_grad():
+            lm.model.head.bias.copy_(bias)
+
+
 def test_greedy_copies_and_beam_width(trained):
     _, lm = trained
     assert lm.generate(max_tokens=5, greedy=True, num=3) == lm.generate(max_tokens=5, greedy=True) * 3

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -230,19 +231,24 @@ if __name__ == "__main__":  # started by torchrun in the stop test: `rnnkit ARGS
 # -- what a --nproc launch prints when it fails ---------------------------------------------------
 
 
-@pytest.mark.parametrize("mistake", ["every process", "rank 0 alone"])
+@pytest.mark.parametrize("mistake", ["every process", "rank 0 alone", "nothing to resume"])
 def test_a_mistake_is_one_line_under_nproc(mistake, data, tmp_path):
     if mistake == "every process":  # each process reads the flags and the file
         argv, line = ["--data", str(tmp_path / "missing.txt")], f"no such file: {tmp_path / 'missing.txt'}"
+    elif mistake == "nothing to resume":  # rank 0 finds it claiming the folder, rank 1 reading it: one line
+        one_process(lm_args(data, tmp_path / "x", "--max-steps", "2"))
+        shutil.rmtree(tmp_path / "x" / "resume")  # a best model, no resumable state
+        argv, line = ["--data", str(data / "text.txt"), "--resume"], f"nothing to resume in {tmp_path / 'x'}: no"
     else:  # rank 0 alone claims --out; torchrun then stops rank 1, which has nothing to say
         (tmp_path / "file").write_text("x")
         argv, line = ["--data", str(data / "text.txt")], f"--out {tmp_path / 'file'} is a file, not a folder"
-    out = tmp_path / ("x" if mistake == "every process" else "file")
+    out = tmp_path / ("file" if mistake == "rank 0 alone" else "x")
     proc = subprocess.run([sys.executable, "-m", "rnnkit", "train", "lm", *argv, "--out", str(out), "--nproc", "2",
                            "--device", "cpu", "--quiet"],
                           env=_env(), cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 2
-    assert [err.split("; ")[0] for err in proc.stderr.splitlines()] == [f"rnnkit train: error: {line}"]
+    expected = f"rnnkit train: error: {line}"
+    assert [err.split("; ")[0][: len(expected)] for err in proc.stderr.splitlines()] == [expected]
 
 
 def _ranks_of(mark: str) -> dict[int, int]:

@@ -237,6 +237,16 @@ def test_the_same_command_restarts_a_run_killed_in_its_first_save(capsys, data, 
     assert len(seen) == (3 if not where else 6)
 
 
+def test_resuming_another_tasks_run_names_the_task(capsys, data, tmp_path):
+    # its configs read as a damaged checkpoint before ("entry 'lm' is missing; retrain or restore")
+    out = tmp_path / "run"
+    _train(capsys, data, out, "--max-steps", "2", "--checkpoint-every", "2")
+    for task in ("lm", "seq2seq"):
+        one_line_error(capsys, ["train", task, "--out", out, "--resume"],
+                       f"holds a run of rnnkit train classify, not of train {task}; resume it with rnnkit train "
+                       f"classify --out {out} --resume")
+
+
 def test_a_run_killed_before_any_checkpoint_restarts_with_a_fresh_log(capsys, data, tmp_path):
     # metrics.jsonl and loss.png are written from the first evaluation on, before any checkpoint;
     # without a committed checkpoint there is no run to protect, and the new one must not append to them
