@@ -273,6 +273,15 @@ def test_demo_runs_the_demo_recipe_end_to_end(tmp_path, capsys):
     assert json.loads((out / "checkpoint.json").read_text()) == other
 
 
+def test_what_counts_as_an_earlier_demo():
+    from rnnkit.cli.lm import DEMO_DATA, _is_demo
+
+    assert _is_demo({"model_type": "lm", "data": DEMO_DATA})
+    assert _is_demo({"model_type": "lm", "data": None})  # 0.1.0's demo wrote no data record; train always did
+    assert not _is_demo({"model_type": "lm", "data": {"flags": {"corpus": "shakespeare"}, "sha256": {}}})
+    assert not _is_demo({"model_type": "classifier", "data": None})
+
+
 def test_references_are_scored_whole(s2s_checkpoint):
     """BLEU and exact match compare with the whole reference: past the model's max_tgt_len, and
     with the words the model's vocabulary lacks."""

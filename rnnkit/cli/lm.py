@@ -109,11 +109,13 @@ def _run_in(out) -> dict | None:
     return None
 
 
-def _is_demo(meta: dict, model_cfg, lm_cfg) -> bool:
-    """Whether ``meta`` is a demo's run: marked so, or (written before the mark) the demo's configs."""
-    if isinstance(meta.get("data"), dict) and meta["data"].get("demo") is True:
+def _is_demo(meta: dict) -> bool:
+    """Whether ``meta`` is a demo's run: marked so, or written before the mark by a demo (a language
+    model with no data record: ``rnnkit train`` has always written one, the demo never did)."""
+    data = meta.get("data")
+    if isinstance(data, dict) and data.get("demo") is True:
         return True
-    return meta.get("model") == dataclasses.asdict(model_cfg) and meta.get("lm") == dataclasses.asdict(lm_cfg)
+    return data is None and meta.get("model_type") == "lm"
 
 
 def cmd_demo(args) -> None:
@@ -133,10 +135,10 @@ def cmd_demo(args) -> None:
                                                   eval_every=1000, patience=0, checkpoint_every=500, device="cpu")
     # A second `make demo` replaces the first one's run; any other run in --out is refused.
     earlier = _run_in(args.out)
-    if earlier is not None and not args.overwrite and not _is_demo(earlier, model_cfg, lm_cfg):
+    if earlier is not None and not args.overwrite and not _is_demo(earlier):
         raise UserError(f"--out {args.out} holds another run (a {earlier.get('model_type', 'model')} trained by "
                         "rnnkit train), not an earlier demo; give another --out, or --overwrite to replace it")
-    train_cfg = dataclasses.replace(train_cfg, overwrite=earlier is not None)
+    train_cfg = dataclasses.replace(train_cfg, overwrite=earlier is not None or args.overwrite)
     texts = corpora.load("shakespeare")
     task = LanguageModelTask.from_text(texts["train"], texts["validation"], model_cfg, lm_cfg, train_cfg)
     best = Trainer(task, train_cfg, progress=not args.quiet, data=DEMO_DATA).fit()

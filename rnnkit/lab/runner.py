@@ -50,7 +50,7 @@ def _not_a_result(place: Path) -> str | None:
         return "a link" if place.is_symlink() else "a file"
     if not place.exists():
         return None
-    entries = sorted(os.listdir(place))
+    entries = sorted(e for e in os.listdir(place) if not e.startswith("."))  # .DS_Store and the like
     others = [e for e in entries if e != RESULT and not (e.endswith(".png") and (place / e).is_file())]
     if others:
         return ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")

@@ -19,7 +19,8 @@ float16's range would flush the small ones to zero.
 Because the gradients are finished in the forward pass, the backward pass is not itself
 differentiable. Where a gradient of the gradient is asked for (``create_graph=True``: a gradient
 penalty, a Hessian-vector product) the backward pass instead replays the unfused loss from the
-saved inputs under autograd; under ``torch.func`` transforms the unfused loss runs from the start.
+saved inputs under autograd; under ``torch.func`` transforms and forward-mode AD the unfused loss
+runs from the start.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .backend import transformed
+from .backend import forward_ad, transformed
 
 CHUNK_ELEMENTS = 1 << 20  # logits per chunk (4 MB in float32): fits in this CPU's caches
 
@@ -60,7 +61,7 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch
         raise ValueError(f"chunk_rows must be a positive integer or None; got {chunk_rows!r}")
     device = hidden.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
-    if transformed():  # torch.func: the Function has no functorch rules, the plain ops have
+    if transformed() or forward_ad():  # torch.func, dual tensors: the Function has no rules for them
         return _unfused(hidden, weight, bias, target, float(label_smoothing), dtype)
     rows = chunk_rows or max(1, CHUNK_ELEMENTS // weight.shape[0])
     # Under no_grad ``needs_input_grad`` still reflects requires_grad, so the mode is passed along:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .tokenize import make_tokenizer, restore_tokenizer, tokenizer_state
+from .tokenize import STATE_KEYS, make_tokenizer, restore_tokenizer, tokenizer_state
 from .vocab import Vocab
 
 
@@ -82,7 +82,7 @@ class TextCodec:
     def from_dict(cls, data: dict, level: str, lowercase: bool = False, prefix: str = "") -> TextCodec:
         """The codec :meth:`to_dict` described; ``level`` and ``lowercase`` come from the task's
         config, which the checkpoint stores beside it."""
-        state = {k[len(prefix):]: v for k, v in data.items() if k == f"{prefix}bpe"}
+        state = {k[len(prefix):]: v for k, v in data.items() if k in {prefix + key for key in STATE_KEYS}}
         return cls(restore_tokenizer(level, lowercase, state), Vocab.from_dict(data[f"{prefix}vocab"]))
 
 

@@ -32,6 +32,11 @@ def _word_pattern() -> re.Pattern:
             start = None
     letter = rf"[\w{''.join(ranges)}]"
     return re.compile(rf"{letter}+(?:['’-]{letter}+)*|[^\w\s]")
+
+
+# The words of rnnkit 0.1.0 and of checkpoints written before marks were kept: a vocabulary built
+# from these pieces must be read with them again, or its words with marks would become <unk>.
+_WORD_WITHOUT_MARKS = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
 _NO_SPACE_BEFORE = set(".,;:!?%)]}»”’'")
 _NO_SPACE_AFTER = set("([{«“¿¡")
 
@@ -57,11 +62,13 @@ class WordTokenizer:
 
     name = "word"
 
-    def __init__(self, lowercase: bool = False):
+    def __init__(self, lowercase: bool = False, marks: bool = True):
         self.lowercase = lowercase
+        self.marks = marks  # False: the words of checkpoints written before marks were kept
 
     def tokenize(self, text: str) -> list[str]:
-        return _word_pattern().findall(text.lower() if self.lowercase else text)
+        pattern = _word_pattern() if self.marks else _WORD_WITHOUT_MARKS
+        return pattern.findall(text.lower() if self.lowercase else text)
 
     def detokenize(self, tokens: Iterable[str]) -> str:
         out: list[str] = []
@@ -139,10 +146,20 @@ def make_tokenizer(level: str, lowercase: bool = False, corpus: Iterable[str] | 
 
 
 def tokenizer_state(tokenizer) -> dict:
-    """What a checkpoint must store to rebuild ``tokenizer`` (only BPE has learnt state)."""
-    return {"bpe": tokenizer.to_json()} if isinstance(tokenizer, BPETokenizer) else {}
+    """What a checkpoint must store to rebuild ``tokenizer``: BPE's learnt merges; for words, that
+    combining marks stay inside them (a checkpoint without it was written before they did)."""
+    if isinstance(tokenizer, BPETokenizer):
+        return {"bpe": tokenizer.to_json()}
+    return {"word_marks": tokenizer.marks} if isinstance(tokenizer, WordTokenizer) else {}
+
+
+STATE_KEYS = ("bpe", "word_marks")  # the keys tokenizer_state may write
 
 
 def restore_tokenizer(level: str, lowercase: bool, state: dict):
     """The tokenizer a checkpoint describes: ``level``/``lowercase`` and :func:`tokenizer_state`."""
-    return BPETokenizer.from_json(state["bpe"]) if level == "bpe" else make_tokenizer(level, lowercase)
+    if level == "bpe":
+        return BPETokenizer.from_json(state["bpe"])
+    if level == "word":
+        return WordTokenizer(lowercase, marks=state.get("word_marks") is True)
+    return make_tokenizer(level, lowercase)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -101,7 +102,8 @@ def caller_stacklevel() -> int:
 
     import torch
 
-    inside = (str(Path(__file__).resolve().parents[1]), str(Path(torch.__file__).resolve().parent))
+    packages = (Path(__file__).resolve().parents[1], Path(torch.__file__).resolve().parent)
+    inside = tuple(str(p) + os.sep for p in packages)  # the separator: not a sibling "rnnkit_user/"
     frame, level = sys._getframe(1), 1
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(inside):
         frame, level = frame.f_back, level + 1

@@ -2,13 +2,15 @@
 
 * A lock (``OUT/.lock``, ``flock``) is held for the whole run: a second run on the same folder
   fails at once, naming the first one's PID. The kernel drops the lock when its process dies,
-  so a killed run never leaves a stale lock.
+  so a killed run never leaves a stale lock; it leaves the lock file, the sign that rnnkit died
+  there (a run that ends unlinks it).
 * A folder that holds another run (a committed ``checkpoint.json`` or ``resume/checkpoint.json``)
   is refused unless the run is resumed (``resume``) or replaced (``overwrite``; the old files go
   once the new run has committed its first checkpoint, see :class:`rnnkit.train.Trainer`). So is a
-  folder holding files that are not rnnkit's. What a killed save left (its uncommitted files, and
-  the ``resume/`` folder of a run killed in its first save) is neither: the same command starts
-  the run again, and the trainer deletes those files when it starts.
+  folder holding files that are not rnnkit's. Where a run was killed (its lock file is there),
+  what its saves left (uncommitted files, the ``resume/`` folder of a run killed in its first
+  save, the log of a run killed before its first checkpoint) is neither: the same command starts
+  the run again, and the trainer deletes or replaces those files.
 * A folder the run created is removed again if the run ends before it saved anything.
 """
 
@@ -31,7 +33,7 @@ RUN_FILES = ("checkpoint.json", "metrics.jsonl", "loss.png", RESUME)
 # What a save killed before its commit leaves (rnnkit.train.checkpoint: a generation's data files, a
 # checkpoint.json or metrics.jsonl not yet renamed into place; the trainer: a half-drawn plot).
 # These are rnnkit's, not the user's: they must not make the folder look taken.
-_KILLED_SAVE_FILE = re.compile(r"(model|optimizer|state)-\d+\.safetensors"
+_KILLED_SAVE_FILE = re.compile(r"(model|optimizer|state)-\d{6}\.safetensors"
                                r"|\.(checkpoint\.json|metrics\.jsonl)\.\d+\.tmp|\.loss\.\d+\.png")
 _LOG_FILES = ("metrics.jsonl", "loss.png")  # written from the first evaluation on, before any checkpoint
 _held: dict[Path, RunFolder] = {}
@@ -44,15 +46,16 @@ class RunFolderError(ValueError):
 class RunFolder:
     """The claim of one process on a run folder (reentrant: claiming it again counts up)."""
 
-    def __init__(self, path: Path, created: bool, fd: int | None):
+    def __init__(self, path: Path, created: bool, fd: int | None, killed: bool = False):
         self.path, self.created, self.fd, self.count = path, created, fd, 1
+        self.killed = killed  # a run died here before this one (its lock file was left)
 
     def holds_a_run(self) -> bool:
         """Whether the folder holds what a run saved (a checkpoint, metrics), not only leftovers."""
         saved = ("checkpoint.json", "metrics.jsonl", "loss.png", f"{RESUME}/checkpoint.json")
         return any((self.path / name).exists() for name in saved)
 
-    def release(self) -> None:
+    def release(self, keep_lock_file: bool = False) -> None:
         self.count -= 1
         if self.count:
             return
@@ -60,10 +63,14 @@ class RunFolder:
         if self.fd is not None:
             # Unlinked while still locked, so that a process waiting on this inode sees it is gone
             # (claim() checks) instead of taking a lock nobody else can see.
-            try:
-                os.unlink(self.path / LOCK)
-            except OSError:
-                pass
+            # after a killed run, the lock file stays until a checkpoint is committed: it is what
+            # marks the folder's leftovers as rnnkit's for the next command
+            committed = any((self.path / name).is_file() for name in COMMITTED)
+            if not (keep_lock_file or (self.killed and not committed)):
+                try:
+                    os.unlink(self.path / LOCK)
+                except OSError:
+                    pass
             os.close(self.fd)
         if self.created and not self.holds_a_run():
             _remove_leftovers(self.path)
@@ -119,6 +126,7 @@ def claim(out: str | Path, resume: bool = False, overwrite: bool = False) -> Run
     if path.exists() and not path.is_dir():
         raise RunFolderError(f"--out {path} is a file, not a folder; choose a folder for the run's files")
     created = not path.exists()
+    killed = (path / LOCK).is_file()  # a lock file nobody holds (checked below): a run died here
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -129,12 +137,12 @@ def claim(out: str | Path, resume: bool = False, overwrite: bool = False) -> Run
         if created:
             _remove_leftovers(path)
         raise
-    folder = RunFolder(key, created, fd)
+    folder = RunFolder(key, created, fd, killed)
     _held[key] = folder
     try:
-        _check_contents(path, resume, overwrite)
+        _check_contents(path, resume, overwrite, killed)
     except BaseException:
-        folder.release()
+        folder.release()  # (the sign of a killed run stays for the next command)
         raise
     return folder
 
@@ -166,7 +174,7 @@ def check_resumable(path: Path) -> None:
                          "it with --checkpoint-every N)")
 
 
-def _check_contents(path: Path, resume: bool, overwrite: bool) -> None:
+def _check_contents(path: Path, resume: bool, overwrite: bool, killed: bool = False) -> None:
     if resume and overwrite:
         raise RunFolderError("give --resume (continue the run) or --overwrite (replace it), not both")
     committed = any((path / name).is_file() for name in COMMITTED)
@@ -180,12 +188,13 @@ def _check_contents(path: Path, resume: bool, overwrite: bool) -> None:
         runs = [name for name in names if name in RUN_FILES]
         raise RunFolderError(f"{path} holds another run ({', '.join(runs)}); give --resume to continue it, "
                              "--overwrite to replace it, or another --out")
-    # what a killed save left is rnnkit's, not the user's: the trainer deletes it when it starts; so
-    # is the log and plot of a run killed before it committed any checkpoint (the new run rewrites them)
-    present = [name for name in names if not _left_by_a_killed_save(path, name) and name not in _LOG_FILES]
+    # After a killed run (its lock file is still there), what its saves left is rnnkit's, not the
+    # user's: the trainer deletes it when it starts; so is the log and plot of a run killed before it
+    # committed any checkpoint (the new run replaces them). Without that sign every file counts.
+    present = [name for name in names
+               if not (killed and (_left_by_a_killed_save(path, name) or name in _LOG_FILES))]
     if present:
         raise RunFolderError(f"{path} is not empty (it holds {', '.join(present[:3])}"
                              f"{', ...' if len(present) > 3 else ''}); choose a new or empty folder for the run, or "
                              "give --overwrite to write there anyway")
-    for name in _LOG_FILES:  # a fresh run appends to metrics.jsonl: start it empty
-        (path / name).unlink(missing_ok=True)
+

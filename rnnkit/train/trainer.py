@@ -421,7 +421,8 @@ class Trainer:
             else:
                 skip, self.run_id = 0, uuid.uuid4().hex[:16]
                 self.replacing = self.cfg.overwrite and folder is not None and folder.holds_a_run()
-                self.pending = [] if self.replacing else None
+                # the log of a run killed before its first checkpoint: replaced by the first write, not appended to
+                self.pending = [] if self.replacing or (self.out / "metrics.jsonl").exists() else None
             return self._fit(skip)
         finally:
             if folder is not None:

@@ -115,6 +115,20 @@ def test_exact_stopping_holds_for_every_length_penalty(alpha):
         assert best.tokens == [A]
 
 
+@pytest.mark.parametrize("tied", [B_, C])
+def test_an_eos_tied_with_a_live_candidate_is_never_pushed_out(tied):
+    # After bos: A 0.4, then eos tied with another token at 0.2, the second of K = 2 places. The
+    # eos takes no place, so it must finish whichever token id it ties with (it was lost for one
+    # of the two: the beam then returned a hypothesis 5x less likely).
+    after_bos = [1e-9, 1e-9, 0.2, 0.4, 1e-9, 1e-9]
+    after_bos[tied], after_bos[B_ + C - tied] = 0.2, 0.0999
+    table = [[1 / 6] * 6, after_bos] + [[1e-9, 1e-9, 0.1, 0.3, 0.3, 0.3]] * 4
+    for stopping in (False, "never"):
+        best = beam_search(TableModel(table), SRC, LEN, beam_size=2, max_len=3, length_penalty=0.0,
+                           early_stopping=stopping)[0][0]
+        assert best.tokens == [] and best.log_prob == pytest.approx(math.log(0.2))
+
+
 def test_n_best_sorted_and_distinct():
     hyps = beam_search(TableModel(TABLE), SRC, LEN, beam_size=6, max_len=5, n_best=6)[0]
     scores = [h.score for h in hyps]

@@ -131,6 +131,7 @@ def test_a_folder_of_the_users_with_the_experiments_name_is_never_replaced(tmp_p
     assert (tmp_path / "elsewhere" / "thesis.txt").read_text() == "years of work"
     (tmp_path / "gradient-flow.old").unlink()
     runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)  # an earlier result is replaced
+    (tmp_path / "gradient-flow" / ".DS_Store").write_text("a file browser's")  # hidden files are no user's work
     runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
     assert (tmp_path / "gradient-flow").stat().st_mode & 0o777 == 0o777 & ~_umask()  # not mkdtemp's 0700
 

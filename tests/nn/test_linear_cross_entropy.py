@@ -110,3 +110,16 @@ def test_chunk_rows_must_be_a_positive_integer(chunk_rows):
     hidden, weight, b, target = _inputs()
     with pytest.raises(ValueError, match="chunk_rows must be a positive integer or None"):
         rnn.linear_cross_entropy(hidden, weight, b, target, chunk_rows=chunk_rows)
+
+
+def test_forward_mode_ad_takes_the_unfused_path():
+    import torch.autograd.forward_ad as fwad
+
+    hidden, weight, b, target = _inputs()
+    tangent = torch.randn_like(hidden)
+    jvps = []
+    for loss_fn in (rnn.linear_cross_entropy, lambda h, w, b, t: F.cross_entropy(F.linear(h, w, b), t)):
+        with fwad.dual_level():
+            loss = loss_fn(fwad.make_dual(hidden.detach(), tangent), weight.detach(), b.detach(), target)
+            jvps.append(fwad.unpack_dual(loss).tangent)
+    torch.testing.assert_close(jvps[0], jvps[1], rtol=1e-12, atol=1e-14)

@@ -52,7 +52,7 @@ def test_start_id_falls_back_to_bos():
 def test_task_meta_and_loss_falls(tmp_path):
     task = make_task(tmp_path, level="word")
     meta = task.checkpoint_meta()
-    assert list(meta) == ["model_type", "model", "train", "lm", "vocab"]
+    assert list(meta) == ["model_type", "model", "train", "lm", "vocab", "word_marks"]
     assert meta["lm"]["level"] == "word" and meta["lm"]["bptt"] == 8 and meta["vocab"] == task.codec.vocab.to_dict()
     window = next(iter(task.train_batches(0)))
     opt = torch.optim.AdamW(task.model.parameters(), lr=1e-2)

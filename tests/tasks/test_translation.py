@@ -48,7 +48,7 @@ def test_codec_pair_has_a_vocabulary_per_side():
     assert "uno" in codec.tgt.vocab and "uno" not in codec.src.vocab and "one" in codec.src.vocab
     assert codec.tgt.decode(codec.tgt.encode("dos uno")) == "dos uno"
     data = codec.to_dict()
-    assert list(data) == ["src_vocab", "tgt_vocab"]
+    assert list(data) == ["src_vocab", "src_word_marks", "tgt_vocab", "tgt_word_marks"]
     again = CodecPair.from_dict(data, S2S.level, S2S.lowercase)
     assert again.src.vocab == codec.src.vocab and again.tgt.vocab == codec.tgt.vocab
     assert again.src.normalize("One  TWO") == "one two"  # lowercased, spacing normalised, nothing <unk>
@@ -67,7 +67,8 @@ def test_long_sources_are_cut_with_one_warning():
 def test_task_meta_and_loss_falls(tmp_path):
     task = make_task(tmp_path)
     meta = task.checkpoint_meta()
-    assert list(meta) == ["model_type", "model", "train", "seq2seq", "src_vocab", "tgt_vocab"]
+    assert list(meta) == ["model_type", "model", "train", "seq2seq", "src_vocab", "src_word_marks", "tgt_vocab",
+                          "tgt_word_marks"]
     assert meta["seq2seq"]["max_tgt_len"] == 6 and meta["tgt_vocab"] == task.codec.tgt.vocab.to_dict()
     batch = next(iter(task.train_batches(0)))
     opt = torch.optim.AdamW(task.model.parameters(), lr=1e-2)

@@ -254,6 +254,12 @@ def test_a_run_killed_before_any_checkpoint_restarts_with_a_fresh_log(capsys, da
     out.mkdir()
     (out / "metrics.jsonl").write_text('{"step": 99, "train_loss": 1.0}\n')
     (out / "loss.png").write_bytes(b"not a picture")
+    (out / "model-000001.safetensors").write_bytes(b"mine")
+    # without the lock file a killed run leaves, these are the user's files: refused, kept
+    one_line_error(capsys, ["train", "classify", "--data", data, "--out", out, *TINY], "is not empty")
+    assert (out / "model-000001.safetensors").read_bytes() == b"mine" and (out / "loss.png").exists()
+    (out / "model-000001.safetensors").unlink()
+    (out / ".lock").write_text("999999\n")  # the killed run's
     one_line_error(capsys, ["train", "classify", "--out", out, "--resume"], "give the same command without --resume")
     _train(capsys, data, out, "--max-steps", "2")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
