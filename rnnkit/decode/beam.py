@@ -142,10 +142,12 @@ def beam_search(model, src, src_lengths, beam_size: int = 5, max_len: int = 100,
         top_row, top_tok = flat // W, row_tok.cpu().view(-1)[flat]  # the row extended, the token added
         # Among equal scores an eos goes first: finishing takes no place of the K, so a live tie
         # ordered ahead of it must not push it out (which one topk put first is arbitrary).
-        ends = (top_tok == model.eos_id).long()
-        order = ends.argsort(dim=1, descending=True, stable=True)
-        order = order.gather(1, top_scores.gather(1, order).argsort(dim=1, descending=True, stable=True))
-        top_scores, top_row, top_tok = top_scores.gather(1, order), top_row.gather(1, order), top_tok.gather(1, order)
+        tied = (top_scores[:, 1:] == top_scores[:, :-1]) & (top_scores[:, 1:] > float("-inf"))
+        if bool(tied.any()):  # (ties are rare: sorted once more only then)
+            ends = (top_tok == model.eos_id).long()
+            order = ends.argsort(dim=1, descending=True, stable=True)
+            order = order.gather(1, top_scores.gather(1, order).argsort(dim=1, descending=True, stable=True))
+            top_scores, top_row, top_tok = (t.gather(1, order) for t in (top_scores, top_row, top_tok))
         # Walk each source's candidates best first, as a loop would: an eos candidate finishes a
         # hypothesis, any other becomes live, until K are live.
         valid = top_scores > float("-inf")

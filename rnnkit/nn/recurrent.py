@@ -347,7 +347,7 @@ class RNNBase(nn.Module):
             # Padded steps never reach a state, but the input projection reads them, and its weight
             # gradient (dxg^T x) would turn a NaN or inf there (missing values) into NaN: zero them.
             valid = torch.arange(steps).unsqueeze(1) < lengths_sorted.unsqueeze(0)
-            x = torch.where(valid.unsqueeze(2).to(x.device), x, 0)
+            x = x.masked_fill_(~valid.unsqueeze(2).to(x.device), 0.0)  # x is our own copy (index_select)
         grad = self._needs_grad(x, states)
         fused = self.cell_type.fused
 
