@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .checkpoint import META, Checkpoint, CheckpointError
+from .plots import read_records
 
 # TrainConfig fields a resumed run may change: budgets, and how the run is executed and saved.
 MAY_CHANGE_ON_RESUME = ("epochs", "max_steps", "max_minutes", "threads", "device", "checkpoint_every", "out",
@@ -343,15 +344,6 @@ def committed_run_id(directory: Path) -> str | None:
 def read_metrics(out: Path) -> list[dict]:
     """The records of ``OUT/metrics.jsonl`` (a line torn by a crash, or not a record, is dropped)."""
     try:
-        lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        return read_records(out / "metrics.jsonl")
     except (OSError, UnicodeDecodeError):
         return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
