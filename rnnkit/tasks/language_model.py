@@ -254,6 +254,7 @@ class _StreamTokensOnly:
         self.pad_id, self.bos_id, self.eos_id = model.pad_id, model.bos_id, model.eos_id  # bos_id: the start token
         specials = {vocab.pad_id, vocab.bos_id, vocab.eos_id} | (set() if unknown else {vocab.unk_id})
         self.banned = sorted(specials)  # the vocabulary's (the start token is a newline where there is one)
+        self.banned_ids = torch.tensor(self.banned, device=module_device(model))  # once, not at every step
 
     def init_decoder_state(self, src, src_lengths):
         return self.model.init_decoder_state(src, src_lengths)
@@ -261,7 +262,7 @@ class _StreamTokensOnly:
     def decode_step(self, tokens, state):
         log_probs, state, attn = self.model.decode_step(tokens, state)
         if len(self.banned) < log_probs.shape[1]:  # (a vocabulary of nothing but these: left as it is)
-            log_probs = log_probs.index_fill(1, torch.tensor(self.banned, device=log_probs.device), float("-inf"))
+            log_probs = log_probs.index_fill(1, self.banned_ids, float("-inf"))
             log_probs = log_probs.log_softmax(1)
         return log_probs, state, attn
 
