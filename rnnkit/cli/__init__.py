@@ -81,10 +81,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from ..train.trainer import TrainingError
-    from .rank_errors import LOST_PEER, hand_over, lost_peer
+    from .._ctrl_c import ctrl_c_held
 
     args = build_parser().parse_args(argv)
+    with ctrl_c_held():  # torch's import must not be cut; after parsing, as --help needs no torch
+        import torch  # noqa: F401
+
+        from ..train.trainer import TrainingError
+        from .rank_errors import LOST_PEER, hand_over, lost_peer
+
     args.argv = argv  # what `train --nproc N` runs again under torchrun
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -61,7 +61,8 @@ def cmd_train_lm(args) -> None:
                                                f"{task.batches_per_epoch()} windows of {lm_cfg.bptt} per epoch"))
         best = Trainer(task, train_cfg, progress=not args.quiet, data=data).fit()
     print(f"best validation: {nats_to_report(best)}")
-    print(f"checkpoint in {train_cfg.out}, loss curve {Path(train_cfg.out) / 'loss.png'}")
+    curve = Path(train_cfg.out) / "loss.png"  # absent when it could not be drawn (the run warned)
+    print(f"checkpoint in {train_cfg.out}" + (f", loss curve {curve}" if curve.is_file() else ""))
     if not args.quiet and is_main_process():  # (the other ranks of a data-parallel run print nothing)
         sample = LanguageModel.load(train_cfg.out, train_cfg.device).generate(max_tokens=200, temperature=0.8,
                                                                                seed=0)[0]
@@ -147,7 +148,8 @@ def cmd_demo(args) -> None:
     for prompt in ("ROMEO:\n", "KING HENRY.\n"):
         print(f"\n--- sample (temperature 0.7) after {prompt!r}:\n{prompt}"
               f"{lm.generate(prompt, 300, temperature=0.7, seed=1)[0]}")
-    print(f"\nCheckpoint: {args.out}/ (checkpoint.json and the weights it names); loss curve: {args.out}/loss.png; "
+    curve = f"loss curve: {args.out}/loss.png; " if (Path(args.out) / "loss.png").is_file() else ""
+    print(f"\nCheckpoint: {args.out}/ (checkpoint.json and the weights it names); {curve}"
           f"metrics: {args.out}/metrics.jsonl")
     print(f"Go on with: rnnkit generate --checkpoint {args.out} --prompt 'JULIET:' --temperature 0.8")
 

@@ -86,9 +86,17 @@ def tables(cfg: Config, r: dict) -> list[dict]:
             shown.append(common.table(
                 f"English -> Spanish: attention's gain by {title}", ["bucket", "sentences", "BLEU attention",
                                                                      "BLEU none", "BLEU gain", "chrF gain"],
-                [[name, common.pm(d["sentences"]), common.pm(d["bleu_attention"]), common.pm(d["bleu_none"]),
-                  common.pm(d["bleu_gain"]), common.pm(d["chrf_gain"])] for name, d in e[grouping].items()]))
+                [[name, common.pm(d["sentences"]), *_scores(d)] for name, d in e[grouping].items()]))
     return shown
+
+
+def _scores(bucket: dict) -> list[str]:
+    """A bucket's BLEU and gain cells; "—" where no seed put a sentence in it (its scores are NaN:
+    nothing was measured, unlike a diverged run's NaN, which shows)."""
+    names = ("bleu_attention", "bleu_none", "bleu_gain", "chrf_gain")
+    if not any(bucket["sentences"]["values"]):
+        return ["—"] * len(names)
+    return [common.pm(bucket[name]) for name in names]
 
 
 def figures(cfg: Config, r: dict, out: Path) -> list[dict]:

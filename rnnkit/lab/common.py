@@ -69,7 +69,7 @@ def pm(summary: dict, digits: int = 3, percent: bool = False) -> str:
     """``"0.123 ± 0.004"`` (``digits`` significant digits; ``percent``: as a percentage)."""
     scale, unit = (100.0, " %") if percent else (1.0, "")
     mean, std = summary["mean"] * scale, summary["std"] * scale
-    if summary.get("n", 1) <= 1:
+    if summary.get("n", 1) <= 1 or not math.isfinite(mean):  # a diverged seed: "nan", not "nan ± 0"
         return f"{mean:.{digits}g}{unit}"
     return f"{mean:.{digits}g} ± {std:.2g}{unit}"
 

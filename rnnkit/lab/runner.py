@@ -2,6 +2,10 @@
 
 A run writes into a fresh ``NAME.partial-*`` folder beside its final place and swaps it in only
 once the experiment has finished, so a crash or Ctrl-C mid-run leaves the previous result whole.
+While it runs it holds a lock (``flock``) on the folder's ``.running`` file; the kernel drops it
+when the process dies, so a partial folder whose ``.running`` nobody holds was left by a killed
+run (SIGKILL, a power cut) and the next run on the same ``--out`` removes it. A partial folder
+without that file (one just being made, or from rnnkit 0.1.0) is left alone.
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ from pathlib import Path
 
 import torch
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: partial folders of killed runs are not recognised, nor removed
+    fcntl = None
+
 from ..train.runtime import resolve_device
 from . import EXPERIMENTS, PRESETS, experiment
 
 RESULT = "result.json"
+RUNNING = ".running"  # the lock file of a run's partial folder
 
 
 def check_out(out: str | Path, names: list[str] = ()) -> Path:
@@ -112,8 +122,11 @@ def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | P
     final = root / name
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, min(2, threads)))
+    remove_dead_partials(root)
     work = Path(tempfile.mkdtemp(prefix=f"{name}.partial-", dir=root))
+    lock = None
     try:
+        lock = _hold(work)
         on = "" if where.type == "cpu" else f", on {where}"
         log(f"{name} ({preset}, seeds {', '.join(map(str, cfg.seeds))}{on}): {module.CLAIM}")
         start = time.perf_counter()
@@ -137,6 +150,7 @@ def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | P
         os.umask(umask)
         os.chmod(work, 0o777 & ~umask)  # mkdtemp's folder is private (0700); a result folder follows the umask
         check_out(out, [name])  # nothing of the user's appeared there while it ran
+        (work / RUNNING).unlink(missing_ok=True)  # (still held: no other run takes the folder for a dead one's)
         _swap_in(work, final)
         log(f"  verdict: {result['verdict']}  ({seconds:.0f} s)")
         return result
@@ -144,6 +158,46 @@ def run(name: str, preset: str = "quick", seeds: int | None = None, out: str | P
         torch.set_num_threads(threads)
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
+
+
+def _hold(work: Path) -> int | None:
+    """Locks ``work`` as a live run's: the lock file is locked under another name and renamed to
+    ``.running`` only then, so no other run ever sees a ``.running`` that nobody holds yet."""
+    if fcntl is None:
+        return None
+    fd = os.open(work / f"{RUNNING}.new", os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(work / f"{RUNNING}.new", work / RUNNING)
+    return fd
+
+
+def remove_dead_partials(root: Path) -> list[Path]:
+    """Removes the ``NAME.partial-*`` folders under ``root`` that killed runs left (their
+    ``.running`` is not locked by any process); returns them. Live runs' folders, and folders
+    without a ``.running``, stay."""
+    removed = []
+    if fcntl is None or not root.is_dir():
+        return removed
+    for name in EXPERIMENTS:
+        for place in sorted(root.glob(f"{name}.partial-*")):
+            if place.is_symlink() or not place.is_dir():
+                continue
+            try:
+                fd = os.open(place / RUNNING, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+            except OSError:  # no lock file: not a run of this version's, or one being made
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a live run holds it
+                continue
+            else:
+                shutil.rmtree(place, ignore_errors=True)
+                removed.append(place)
+            finally:
+                os.close(fd)
+    return removed
 
 
 def load(folder: str | Path) -> dict[str, dict]:

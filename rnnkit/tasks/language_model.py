@@ -166,6 +166,32 @@ class LanguageModelTask:
             device = module_device(self.model)
             parts = tuple(tensors[f"state{i}"].to(device) for i in range(n))
             self.state = parts if n > 1 else parts[0]
+            self._check_carried_state()
+
+    def _check_carried_state(self) -> None:
+        """A ValueError (the trainer names the checkpoint) when the restored state does not fit the
+        model and this process's streams: one token is run from it now, in evaluation mode and
+        without gradients, so a damaged state is refused on resume, not at the first step."""
+        rows = self.tbptt.streams.shape[0]
+        state = self.state if isinstance(self.state, tuple) else (self.state,)
+        weights = next(self.model.parameters())
+        if not all(s.dtype in (weights.dtype, torch.long) for s in state):  # long: a TCN's context of tokens
+            raise ValueError(f"the carried state is {', '.join(str(s.dtype) for s in state)}, not the model's "
+                             f"{weights.dtype}")
+        if not all(bool(s.isfinite().all()) for s in state if s.is_floating_point()):
+            raise ValueError("the carried state holds NaN or infinite values")
+        training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                self.model(torch.zeros(rows, 1, dtype=torch.long, device=weights.device), self.state)
+        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            shapes = ", ".join(str(tuple(s.shape)) for s in state)
+            raise ValueError(f"the carried state {shapes} does not fit the model and its {rows} streams "
+                             f"({first})") from None
+        finally:
+            self.model.train(training)
 
 
 class LanguageModel:

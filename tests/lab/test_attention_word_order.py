@@ -219,3 +219,16 @@ def test_tiny_preset_runs(tmp_path, one_thread):
     for fig in result["figures"]:
         assert (tmp_path / fig["file"]).read_bytes().startswith(PNG_MAGIC)
     assert "synthetic:" in exp.verdict(result) and "en-es:" in exp.verdict(result)
+
+
+def test_an_empty_bucket_of_tau_shows_a_dash_not_nan():
+    from rnnkit.lab.attention_word_order_report import _scores
+
+    nan = common.summarize([math.nan, math.nan])
+    empty = {"sentences": common.summarize([0, 0]), "bleu_attention": nan, "bleu_none": nan, "bleu_gain": nan,
+             "chrf_gain": nan}
+    assert _scores(empty) == ["—"] * 4
+    one_seed_filled = {**empty, "sentences": common.summarize([0, 3]), "bleu_gain": common.summarize([math.nan, 2.0])}
+    assert _scores(one_seed_filled)[2] == "nan"  # measured on one seed only: not hidden behind a dash
+    filled = {name: common.summarize([1.0, 2.0]) for name in empty}
+    assert _scores(filled) == ["1.5 ± 0.71"] * 4

@@ -5,6 +5,11 @@ is one line on stderr."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import types
 from dataclasses import dataclass
 
@@ -316,3 +321,31 @@ def test_train_steps_moves_each_batch_to_the_models_device():
 
     common.train_steps(model, lambda: (torch.randn(4, 3), torch.randn(4, 1)), loss, 3, 0.1, evaluate=lambda: 0.0)
     assert seen == [("meta", "meta")] * 3
+
+
+def test_a_killed_runs_partial_folder_is_removed_by_the_next_run(tmp_path, fake):
+    import fcntl
+
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "lab", "run", "adding", "--preset", "quick", "--out",
+                             str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("adding.partial-*/.running")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    [dead] = tmp_path.glob("adding.partial-*")
+    live = tmp_path / "memory-length.partial-live"  # another run's, still going: its lock is held
+    live.mkdir()
+    held = os.open(live / ".running", os.O_CREAT | os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    unknown = tmp_path / "adding.partial-nolock"  # no .running: not known to be rnnkit's dead run
+    unknown.mkdir()
+    try:
+        runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
+    finally:
+        os.close(held)
+    assert not dead.exists() and live.is_dir() and unknown.is_dir()
+    assert sorted(os.listdir(tmp_path / "gradient-flow")) == ["curve.png", "result.json"]  # no .running left
+    assert runner.remove_dead_partials(tmp_path) == [live]  # its holder is gone now

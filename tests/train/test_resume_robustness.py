@@ -128,7 +128,7 @@ def test_the_final_plot_failing_keeps_the_exit_status_and_the_summary(tmp_path, 
     out, err = run(capsys, ["train", "lm", "--data", tmp_path / "text.txt", "--out", tmp_path / "run", "--bptt", "8",
                             "--hidden-size", "8", "--embedding-size", "4", "--num-layers", "1", "--max-steps", "2",
                             "--threads", "1", "--quiet", "--precision", "float32", "--device", "cpu"])
-    assert "best validation" in out
+    assert "best validation" in out and "loss curve" not in out  # the summary names no curve that is not there
     lines = err.strip().splitlines()
     assert len(lines) == 1 and ": warning: cannot draw" in lines[0] and "loss.png" in lines[0], err
     assert not list((tmp_path / "run").glob(".loss.*"))
@@ -255,3 +255,41 @@ def test_resuming_a_run_that_stopped_early_says_it_trains_no_further(tmp_path):
     with pytest.warns(UserWarning, match="had already stopped early at step 24.*start a new run"):
         resumed, _ = _fit(tmp_path, **{**cfg, "max_steps": 1000, "resume": True})
     assert resumed.step == stopped_at == 24
+
+
+# -- the language model's carried state ---------------------------------------------------------------------
+
+
+def _lm_args(tmp_path, out, cell, *extra):
+    rng = random.Random(0)
+    words = ["to", "be", "or", "not", "the", "question"]
+    text = tmp_path / "text.txt"
+    if not text.exists():
+        text.write_text("\n".join(" ".join(rng.choice(words) for _ in range(8)) for _ in range(100)))
+    return ["train", "lm", "--data", text, "--out", out, "--bptt", "8", "--hidden-size", "8", "--embedding-size", "4",
+            "--num-layers", "2", "--cell", cell, "--batch-size", "4", "--checkpoint-every", "2", "--threads", "1",
+            "--quiet", "--precision", "float32", "--device", "cpu", *extra]
+
+
+@pytest.mark.parametrize("cell, damage, said", [
+    ("lstm", lambda t: t[:, :3], "(2, 3, 8), (2, 3, 8) does not fit the model and its 4 streams"),
+    ("gru", lambda t: t[..., :5], "(2, 4, 5) does not fit the model and its 4 streams"),
+    ("gru", lambda t: t.double(), "is torch.float64, not the model's torch.float32"),
+    ("lstm", lambda t: t * float("nan"), "holds NaN or infinite values"),
+    ("tcn", lambda t: t[:3], "(3, 12) does not fit the model and its 4 streams"),
+    ("tcn", lambda t: t + 1000, "does not fit the model"),  # token ids past the vocabulary
+])
+def test_a_damaged_carried_state_is_refused_on_resume_naming_the_checkpoint(tmp_path, capsys, cell, damage, said):
+    out = tmp_path / "run"
+    run(capsys, _lm_args(tmp_path, out, cell, "--max-steps", "3"))
+    _edit_tensors(out, "state", lambda tensors: tensors.update(
+        {k: damage(v).contiguous() for k, v in tensors.items() if k.startswith("task.state")}))
+    _, err = run(capsys, _lm_args(tmp_path, out, cell, "--max-steps", "6", "--resume"), code=2)
+    assert err.count("\n") == 1 and str(out / "resume" / "checkpoint.json") in err and said in err, err
+
+
+def test_an_intact_carried_state_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    run(capsys, _lm_args(tmp_path, out, "lstm", "--max-steps", "3"))
+    run(capsys, _lm_args(tmp_path, out, "lstm", "--max-steps", "6", "--resume"))
+    assert load_checkpoint(out / "resume").meta["trainer"]["step"] == 6
