@@ -41,7 +41,15 @@ def test_cpu_and_torch_devices_pass():
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
 
 
-@pytest.mark.parametrize("spec", ["gpu", "CUDA", "cuda:", "cuda:x", "cpu:0", "mps:0", "", " cpu", "meta", "cuda:-1"])
+def test_torchs_indexed_names_of_the_cpu_and_mps_pass():
+    # torch.device("cpu", 0) prints as cpu:0; the one MPS device is mps:0
+    assert resolve_device("cpu:0") == resolve_device("cpu:3") == resolve_device(torch.device("cpu", 0)) == \
+        torch.device("cpu")
+    if not runtime._mps_available():
+        assert str(_error("mps:0")).startswith("--device mps: Apple's Metal (MPS) backend is not available here")
+
+
+@pytest.mark.parametrize("spec", ["gpu", "CUDA", "cuda:", "cuda:x", "mps:1", "auto:0", "", " cpu", "meta", "cuda:-1"])
 def test_unknown_names_are_one_line(spec):
     with pytest.raises(ValueError, match=r"unknown device; give auto, cpu, cuda, cuda:N or mps \(the devices here: "):
         resolve_device(spec)
@@ -224,7 +232,54 @@ def test_resume_takes_this_machines_device_not_the_saved_one(tmp_path, capsys, o
     run(capsys, [*[a if a != "2" else "5" for a in argv], "--resume", "--device", "auto"])
 
 
+def test_a_float16_run_resumes_on_the_cpu_in_another_precision(tmp_path, capsys, one_thread):
+    """A run trained in float16 on a GPU goes on on a CPU: float16 is refused there, and the
+    advice (another --precision) is taken by --resume, not refused as a change of the run."""
+    argv = [*_train_argv("lm", tmp_path), "--out", tmp_path / "run", "--checkpoint-every", "1"]
+    run(capsys, [*argv, "--device", "cpu"])
+    for path in (tmp_path / "run" / "checkpoint.json", tmp_path / "run" / "resume" / "checkpoint.json"):
+        meta = json.loads(path.read_text())
+        meta["train"]["precision"] = "float16"  # as if written on a GPU without bfloat16
+        path.write_text(json.dumps(meta))
+    resumed = [*[a if a != "2" else "4" for a in argv], "--resume", "--device", "cpu"]  # --max-steps 4
+    one_line_error(capsys, resumed, "--precision float16 needs a CUDA device")
+    run(capsys, [*resumed, "--precision", "float32"])
+    meta = json.loads((tmp_path / "run" / "resume" / "checkpoint.json").read_text())
+    assert meta["trainer"]["step"] == 4 and meta["train"]["precision"] == "float32"
+
+
 # -- the Python API -------------------------------------------------------------------------------------
+
+
+def test_a_torch_device_in_the_train_config_is_saved_as_its_name(tmp_path, one_thread):
+    from rnnkit.config import ClassifierModelConfig, TextConfig, TrainConfig
+    from rnnkit.tasks.classification import ClassificationTask
+    from rnnkit.train import Trainer
+
+    rows = [("a good film", "pos"), ("a bad film", "neg")] * 10
+    train_cfg = TrainConfig(out=str(tmp_path / "run"), max_steps=2, batch_size=4, device=torch.device("cpu"),
+                            checkpoint_every=1)
+    assert train_cfg.device == "cpu"
+    task = ClassificationTask.from_rows(rows, rows[:4], ClassifierModelConfig(hidden_size=8, embedding_size=8),
+                                        TextConfig(), train_cfg)
+    Trainer(task, train_cfg, progress=False).fit()  # was: TypeError at the first save, the training lost
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["train"]["device"] == "cpu"
+
+
+def test_a_config_value_json_cannot_hold_is_refused_before_training(tmp_path, one_thread):
+    import numpy as np
+
+    from rnnkit.config import ClassifierModelConfig, TextConfig, TrainConfig
+    from rnnkit.tasks.classification import ClassificationTask
+    from rnnkit.train import Trainer
+
+    rows = [("a good film", "pos"), ("a bad film", "neg")] * 10
+    train_cfg = TrainConfig(out=str(tmp_path / "run"), max_steps=2, batch_size=4, lr=np.float32(0.01))
+    task = ClassificationTask.from_rows(rows, rows[:4], ClassifierModelConfig(hidden_size=8, embedding_size=8),
+                                        TextConfig(), train_cfg)
+    with pytest.raises(TypeError, match=r"train\.lr is a float32 .*which JSON cannot hold"):
+        Trainer(task, train_cfg, progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_loaders_take_a_device():

@@ -63,8 +63,8 @@ def launched(args) -> bool:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
         try:
             if nproc not in (1, per_node):
-                raise UserError(f"--nproc {nproc} starts torchrun itself; under torchrun (here {per_node} processes "
-                                "per machine) leave --nproc out")
+                raise UserError(f"--nproc {nproc} starts torchrun itself; under torchrun (here {per_node} "
+                                f"process{'es' if per_node != 1 else ''} per machine) leave --nproc out")
             if args.batch_size is not None:
                 check_batch_size(args.batch_size, int(os.environ["WORLD_SIZE"]))
         except (UserError, ValueError):

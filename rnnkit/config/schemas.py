@@ -143,7 +143,7 @@ class TrainConfig:
     checkpoint_every: int | None = _f(None, "save the resumable training state every N steps")
     resume: bool = _f(False, "continue the run saved in --out (its resume/ state) with the configs and data it "
                       "started with; flags that would change the run are refused, except --epochs, --max-steps and "
-                      "--max-minutes, which may be raised to train longer")
+                      "--max-minutes, which may be raised to train longer, and --device and --precision")
     overwrite: bool = _f(False, "replace the run --out holds; its files go once this run has saved its first "
                          "checkpoint")
     threads: int = _f(0, "CPU threads for torch (0 = torch's default)", low="non_negative")
@@ -157,3 +157,8 @@ class TrainConfig:
                         "auto: on a CUDA device bfloat16 where it computes it natively, else float16; elsewhere "
                         "bfloat16 where the CPU has fast bfloat16 (AVX-512 BF16 or AMX), else float32",
                         choices=("float32", "bfloat16", "float16", "auto"))
+
+    def __post_init__(self):
+        # A torch.device is taken as its name: the config is saved as JSON in every checkpoint.
+        if type(self.device).__name__ == "device" and type(self.device).__module__.startswith("torch"):
+            self.device = str(self.device)

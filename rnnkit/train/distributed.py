@@ -29,6 +29,7 @@ over the whole global batch, also when the shares hold different numbers of toke
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,11 +165,30 @@ def session(spec: str | torch.device | None = "auto") -> Iterator[Distributed | 
     device = rank_device(spec, local_rank, int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])))
     if device.type == "cuda":
         torch.cuda.set_device(device)  # before nccl starts: its communicator binds to the current device
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    _say_who_launched()
+    try:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    except (ValueError, RuntimeError) as err:  # no MASTER_ADDR, a refused connection, a rendezvous timeout
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ValueError(f"cannot join the data-parallel run that RANK, WORLD_SIZE and LOCAL_RANK describe ({first}); "
+                         "start it with torchrun or rnnkit train --nproc N, or unset them to train in one "
+                         "process") from None
     try:
         yield Distributed(dist.get_rank(), dist.get_world_size(), local_rank, device)
     finally:
         dist.destroy_process_group()
+
+
+def _say_who_launched() -> None:
+    """Warns (rank 0) when RANK, WORLD_SIZE and LOCAL_RANK are set but not by torchrun (which sets
+    TORCHELASTIC_RUN_ID too): another launcher's, or stale variables left in a shell, which would
+    make a single-process command wait for peers that never come."""
+    if "TORCHELASTIC_RUN_ID" in os.environ or env_rank() != 0 or "MASTER_ADDR" not in os.environ:
+        return  # (without MASTER_ADDR the rendezvous fails at once, and its error line says the same)
+    n = os.environ["WORLD_SIZE"]
+    warnings.warn(f"RANK, WORLD_SIZE and LOCAL_RANK are set (not by torchrun): joining a run of {n} "
+                  f"process{'' if n == '1' else 'es'} at {os.environ['MASTER_ADDR']}:"
+                  f"{os.environ.get('MASTER_PORT', '?')}; unset them to train in one process", stacklevel=3)
 
 
 class _LossStep(nn.Module):

@@ -33,7 +33,9 @@ from .checkpoint import META, Checkpoint, CheckpointError
 from .plots import read_records
 
 # TrainConfig fields a resumed run may change: budgets, and how the run is executed and saved.
-MAY_CHANGE_ON_RESUME = ("epochs", "max_steps", "max_minutes", "threads", "device", "checkpoint_every", "out",
+# --precision too: a float16 run trained on a GPU goes on on a CPU only in float32 or bfloat16.
+MAY_CHANGE_ON_RESUME = ("epochs", "max_steps", "max_minutes", "threads", "device", "precision", "checkpoint_every",
+                        "out",
                         "resume", "overwrite")
 _REQUIRED = object()  # the default of a field that every record has
 _PYTHON_RNG_WORDS = 625  # random.getstate()[1]: 624 words of Mersenne Twister state and the position

@@ -60,8 +60,9 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """The :class:`torch.device` that ``spec`` names, checked against this machine.
 
     ``spec``: ``"auto"`` (or ``None``) -- the first CUDA device if there is one (torch's current
-    one, ``cuda:0`` unless the process chose another), else the CPU; ``"cpu"``; ``"cuda"`` (the
-    current CUDA device); ``"cuda:N"``; ``"mps"``; or a :class:`torch.device` of those kinds.
+    one, ``cuda:0`` unless the process chose another), else the CPU; ``"cpu"`` (also ``"cpu:N"``,
+    as torch writes it); ``"cuda"`` (the current CUDA device); ``"cuda:N"``; ``"mps"`` (or
+    ``"mps:0"``); or a :class:`torch.device` of those kinds.
     A CUDA device comes back with its index, so that it compares equal to a tensor's ``.device``.
 
     Raises:
@@ -76,7 +77,9 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         raise ValueError(f"--device must be a string such as 'cpu' or 'cuda:0'; got {type(spec).__name__}")
     here = f"the devices here: {', '.join(available_devices())}"
     match = _DEVICE.fullmatch(spec)
-    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
+    # an index is cuda's; torch also writes the CPU as cpu:N and the one MPS device as mps:0
+    if match is None or (match.group(2) is not None and (match.group(1) == "auto" or match.group(1) == "mps"
+                                                         and match.group(2) != "0")):
         raise ValueError(f"--device {spec!r}: unknown device; give auto, cpu, cuda, cuda:N or mps ({here})")
     kind, index = match.group(1), match.group(2)
     if kind == "auto":

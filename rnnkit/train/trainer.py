@@ -158,6 +158,8 @@ class Trainer:
                                                or isinstance(task, SizedTask)):
             raise ValueError(f"--schedule {cfg.schedule} needs a known budget: give --max-steps or --max-minutes")
         self.elapsed_before = 0.0  # seconds spent before a resume, for --max-minutes
+        _check_saveable(self._meta())  # before training, not at the first save
+
 
     # -- logging ------------------------------------------------------------------------------
 
@@ -188,10 +190,12 @@ class Trainer:
         self.plotted = now
         if not (self.out / "metrics.jsonl").is_file():
             return
+        from .._ctrl_c import ctrl_c_held
         from .plots import redraw_loss_png
 
         try:
-            redraw_loss_png(self.out)
+            with ctrl_c_held():  # matplotlib's first imports must not be cut (a Ctrl-C there can be lost)
+                redraw_loss_png(self.out)
         except ImportError:  # matplotlib is optional for training itself
             return
         except Exception as err:  # a picture never stops a run: a full disk, an error of matplotlib
@@ -500,3 +504,18 @@ class Trainer:
         self._log({"stopped": self.stop or "epochs", "best": self.best, "step": self.step})
         self._plot(final=True)
         return self.best or {}
+
+
+def _check_saveable(meta: dict, where: str = "") -> None:
+    """A TypeError naming the first value of the checkpoint record ``meta`` that JSON cannot hold
+    (a numpy float32 as the learning rate, a tensor, a path object in a config): found before
+    training, where it would otherwise end the run at its first save."""
+    if isinstance(meta, dict):
+        for key, value in meta.items():
+            _check_saveable(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(meta, (list, tuple)):
+        for i, value in enumerate(meta):
+            _check_saveable(value, f"{where}[{i}]")
+    elif not (meta is None or isinstance(meta, (str, int, float, bool))):
+        raise TypeError(f"the checkpoint record's {where} is a {type(meta).__name__} ({meta!r:.60}), which JSON cannot "
+                        "hold; give the configs plain values (str, int, float, bool)")

@@ -317,3 +317,22 @@ def test_ctrl_c_while_the_launch_starts_is_a_line(after, data, tmp_path):
             os.killpg(proc.pid, 9)
     assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
     assert err.splitlines() == ["rnnkit train: interrupted"], err
+
+
+def test_torchrun_variables_left_in_a_shell_are_named(data, tmp_path):
+    """RANK, WORLD_SIZE and LOCAL_RANK set by hand (a stale shell): without MASTER_ADDR one line
+    naming them, not torch's rendezvous error alone; with it, a warning that the command joins a
+    run of that many processes (here 1, so it trains)."""
+    argv = [sys.executable, "-m", "rnnkit", "train", *map(str, lm_args(data, tmp_path / "out", "--max-steps", "1"))]
+    stale = {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
+    env = {k: v for k, v in _env(**stale).items() if k not in ("MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")}
+    proc = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("rnnkit train: error: cannot join the data-parallel run that RANK, WORLD_SIZE and "
+                                  "LOCAL_RANK describe (") and "unset them to train in one process" in proc.stderr
+    env.update(WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    proc = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ("rnnkit train: warning: RANK, WORLD_SIZE and LOCAL_RANK are set (not by torchrun): joining "
+                           f"a run of 1 process at 127.0.0.1:{env['MASTER_PORT']}; unset them to train in one "
+                           "process\n")

@@ -298,9 +298,9 @@ def test_resume_refuses_flags_that_would_change_the_run(capsys, data, tmp_path):
     _train(capsys, data, out, "--max-steps", "2", "--checkpoint-every", "2")
     line = one_line_error(capsys, ["train", "classify", "--out", out, "--resume", "--hidden-size", "16", "--seed", "3",
                              "--batch-size", "8", "--precision", "bfloat16"], "--resume continues the run")
-    for part in ("--hidden-size 16 (saved: 8)", "--seed 3 (saved: 0)", "--batch-size 8 (saved: 16)",
-                 "--precision bfloat16 (saved: float32)"):
+    for part in ("--hidden-size 16 (saved: 8)", "--seed 3 (saved: 0)", "--batch-size 8 (saved: 16)"):
         assert part in line
+    assert "--precision" not in line  # how the run computes, as --device: a resumed run may change it
     other = _rows(tmp_path / "other.tsv", seed=5)
     one_line_error(capsys, ["train", "classify", "--out", out, "--resume", "--data", other], f"--data {other} (saved:")
     data.write_text(data.read_text() + "pos\tgood film\n")
