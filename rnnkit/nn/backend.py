@@ -52,7 +52,25 @@ def native_forward(cell, x, states, flat_weights, has_bias, num_layers, dropout,
     Shapes: x (T, B, I); states a tuple of (L*D, B, H), one per state of the cell; lengths (B,) on
     the CPU or ``None``. Returns output (T, B, D*H) with zeros at padded steps and the tuple of
     final states.
+
+    Under ``torch.compile`` the LSTM's kernel runs outside the compiled graph, as torch.nn's
+    layers do (dynamo's ``allow_rnn=False``): AOT autograd cannot save the parameters that
+    ``_VF.lstm`` keeps for its backward ("expected all tensors_saved_with_vc_check to be
+    Tensors"). So does every kernel off the CPU, where torch.nn's refusal is our only guide. The
+    CPU GRU and RNN kernels, which compile with correct gradients (tested), stay in the graph, so
+    ``fullgraph=True`` keeps working for them. Eager calls pay one flag check for this.
+    ``torch.export`` also sets the flag but captures every kernel as one op, as it does
+    torch.nn's, so it is left to run there.
     """
+    if (torch.compiler.is_compiling() and (cell.mode == "LSTM" or x.device.type != "cpu")
+            and not _exporting()):
+        return _native_forward_outside_graph(cell, x, states, flat_weights, has_bias, num_layers, dropout,
+                                             training, bidirectional, lengths)
+    return _native_forward(cell, x, states, flat_weights, has_bias, num_layers, dropout, training,
+                           bidirectional, lengths)
+
+
+def _native_forward(cell, x, states, flat_weights, has_bias, num_layers, dropout, training, bidirectional, lengths):
     fn = cell.native
     if lengths is None:
         out, *state = fn(x, cell.pack(states), flat_weights, has_bias, num_layers, dropout, training,
@@ -72,12 +90,63 @@ def native_forward(cell, x, states, flat_weights, has_bias, num_layers, dropout,
     return out, tuple(state)
 
 
+# torch's idiom for library code (torch.optim uses it): dynamo is imported on the first compiled
+# call, not when rnnkit is imported (importing torch._dynamo takes about a second).
+_native_forward_outside_graph = torch._disable_dynamo(_native_forward, recursive=True)
+
+
+def native_autocast_dtypes(mode: str, x: torch.Tensor, projected: bool, packed: bool) -> tuple[torch.dtype, ...] | None:
+    """The dtypes of (output, *final states) that torch's native kernel returns under CPU autocast
+    for the input ``x`` (time-major) and initial states in ``x``'s dtype (the layers cast ``hx`` so),
+    fed packed when ``packed``; ``None`` where autocast leaves the layer alone (float64) or off the
+    CPU, whose kernels are not described here.
+
+    Autocast runs the matrix products in its low dtype; the gate arithmetic then promotes against
+    the carried state (measured on torch 2.13 against torch.nn, and tested):
+
+    * RNN: h' = phi(products) is in the low dtype;
+    * GRU: h' = (1 - z) * n + z * h promotes the low dtype with h's;
+    * LSTM: c' = f * c + i * g promotes likewise and h' = o * tanh(c') follows it; a projection
+      makes h' a product again (low dtype). oneDNN's fused LSTM, which torch runs on unpacked,
+      unprojected input where it can, returns everything in the low dtype.
+    """
+    if x.device.type != "cpu" or x.dtype == torch.float64:
+        return None
+    low = torch.get_autocast_dtype("cpu")
+    carried = torch.promote_types(low, x.dtype)
+    if mode != "LSTM":
+        return (low, low) if mode.startswith("RNN") else (carried, carried)
+    if not projected and not packed and _onednn_lstm(x):
+        return low, low, low
+    h = low if projected else carried
+    return h, h, carried
+
+
+def _onednn_lstm(x: torch.Tensor) -> bool:
+    """Whether torch.nn.LSTM runs oneDNN's fused kernel on this unpacked CPU input, by ATen's own
+    test (``use_mkldnn`` in ATen's RNN.cpp, on the input's dtype before autocast casts it)."""
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled) or x.numel() == 0:
+        return False
+    if x.dtype == torch.float32:
+        return True
+    if x.dtype == torch.bfloat16:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if x.dtype == torch.float16:  # oneDNN's half LSTM has no backward
+        return not torch.is_grad_enabled() and bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    return False
+
+
+def _exporting() -> bool:
+    return getattr(torch.compiler, "is_exporting", lambda: False)()  # torch >= 2.4
+
+
 def capturing() -> bool:
     """Whether this call is being captured into a graph (``torch.jit.trace``, ``torch.export``,
     ONNX export) rather than run. A captured graph is replayed on inputs it has not seen, so it
     must not hold Python decisions taken on the values of its inputs (the lengths)."""
-    is_exporting = getattr(torch.compiler, "is_exporting", lambda: False)  # torch >= 2.4
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or is_exporting()
+    # (ONNX export: the legacy exporter traces with torch.jit, the dynamo one exports; both are
+    # seen here. torch.onnx.is_in_onnx_export() would cost 0.9 us on every eager call.)
+    return torch.jit.is_tracing() or _exporting()
 
 
 def export_scan():
@@ -85,7 +154,7 @@ def export_scan():
     else ``None``. A scan captures the step once, so the exported graph keeps a dynamic time axis
     where a Python loop would be unrolled over the example's length. It is a prototype in torch
     (``torch._higher_order_ops``), so it is looked up here alone; without it the loop unrolls."""
-    if not getattr(torch.compiler, "is_exporting", lambda: False)():
+    if not _exporting():
         return None
     try:
         from torch._higher_order_ops.scan import scan

@@ -113,6 +113,15 @@ class _CellBase(nn.Module):
         s = f"{self.input_size}, {self.hidden_size}"
         return s if self.bias else s + ", bias=False"
 
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every submodule before compiling. TorchScript cannot
+        # compile forward (torch.nn's argument checks, written with Python's introspection and
+        # f-strings), so fail here with one line that says what works instead, as the layers do.
+        raise RuntimeError(
+            f"rnnkit.nn.{type(self).__name__} cannot be compiled by torch.jit.script; use "
+            "torch.jit.trace or torch.export.export"
+        )
+
     def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
         """Zero state for ``batch_size`` sequences: (B, H), or a pair for the LSTM."""
         p = self.weight_hh

@@ -37,6 +37,7 @@ from .backend import (
     choose_backend,
     export_scan,
     forward_ad,
+    native_autocast_dtypes,
     native_forward,
     transformed,
 )
@@ -230,11 +231,20 @@ class RNNBase(nn.Module):
         backend = BACKEND_ALIASES.get(self.backend, self.backend)  # also when set after construction
         if backend not in BACKENDS:  # `layer.backend = ...` skips the constructor's check
             check_choice("backend", self.backend, BACKENDS)
-        if lengths is not None and capturing():
-            # A captured graph (jit.trace, torch.export, ONNX) must serve whatever lengths it is
-            # given at run time: the masked reference loop reads them only through tensor ops,
-            # where the other paths sort, pack or pick a backend by their values in Python.
-            backend = "reference"
+        if capturing():
+            # A captured graph (jit.trace, torch.export, ONNX) is replayed by another runtime on
+            # inputs it has not seen. With lengths, the masked reference loop reads them only
+            # through tensor ops, where the other paths sort, pack or pick a backend by their
+            # values in Python. Without them, torch's kernel is captured as one op, as torch.nn's
+            # layers are. Our fused path cannot be captured at all (an autograd Function that
+            # writes with out= and in place), so an explicit backend="bptt" takes the same route
+            # instead of refusing: backends compute one function with one set of weights, the
+            # choice is a speed preference for eager runs, and a model built with it must still
+            # export without being rebuilt (as the lengths case always did for every backend).
+            if lengths is not None:
+                backend = "reference"
+            elif backend in ("auto", "bptt"):
+                backend = "native"
         if transformed() or forward_ad():  # only the reference loop has vmap/grad/jvp rules (see transformed)
             backend = "reference"
         if backend == "auto":
@@ -250,10 +260,15 @@ class RNNBase(nn.Module):
         if autocast and backend != "native":
             # Under torch.autocast our own recurrences stay in float32 (their explicit backward is
             # written for one dtype); mixed precision speeds up torch's native kernels and the
-            # layers around the recurrence.
+            # layers around the recurrence. The results then take the dtypes torch's kernel
+            # would return, so that the backend never changes what a caller receives.
             full = at_least_float32
             with torch.autocast(x.device.type, enabled=False):
                 output, states = run[backend](full(x), tuple(full(s) for s in states), lengths)
+            dtypes = native_autocast_dtypes(self.cell_type.mode, x, bool(self.proj_size), lengths is not None)
+            if dtypes is not None:
+                output = output.to(dtypes[0])
+                states = tuple(s.to(dtype) for s, dtype in zip(states, dtypes[1:]))
         else:
             output, states = run[backend](x, states, lengths)
 
@@ -389,7 +404,11 @@ class RNNBase(nn.Module):
         def run_direction(layer_input, init, weights, reverse):
             if scan is not None:
                 xs = (layer_input,) if valid is None else (layer_input, valid)
-                body = lambda state, xs_t: masked_step(state, xs_t[0], xs_t[1] if len(xs_t) > 1 else None, weights)
+
+                def body(state, xs_t):
+                    state, y = masked_step(state, xs_t[0], xs_t[1] if len(xs_t) > 1 else None, weights)
+                    # scan refuses a step whose output aliases its carry (y is h unmasked)
+                    return state, (y.clone() if valid is None else y)
                 # clone: a view into the (L*D, B, H) states has a storage offset of a multiple
                 # of B, which scan's tracing would guard on, specialising the batch size
                 state, output = scan(body, tuple(s.clone() for s in init), xs, reverse=reverse)

@@ -1,12 +1,15 @@
-"""Graph capture with ``lengths``: torch.jit.trace, torch.export and ONNX (run in onnxruntime).
+"""Graph capture: torch.jit.trace, torch.export, ONNX (run in onnxruntime) and torch.compile.
 
-A captured graph takes the padded input and the lengths tensor as graph inputs and must equal
-eager for lengths it never saw at capture time: outputs, and final states taken at each
-sequence's last valid step (the reverse direction starting at each sequence's end). Every layer
-here is 2-layer, bidirectional and batch_first. torch.jit.script is refused in one line that
-points to trace and export.
+With ``lengths``, a captured graph takes the padded input and the lengths tensor as graph inputs
+and must equal eager for lengths it never saw at capture time: outputs, and final states taken at
+each sequence's last valid step (the reverse direction starting at each sequence's end). Every
+layer there is 2-layer, bidirectional and batch_first. Without lengths, layers of every backend
+and size capture as torch.nn's do, in training and evaluation with gradients on, and equal
+torch.nn on the same weights; so do compiled layers' gradients. torch.jit.script is refused in
+one line that points to trace and export, for layers and cells.
 """
 
+import io
 import warnings
 
 import pytest
@@ -143,7 +146,7 @@ def test_onnx_torchscript_exporter_with_lengths(name, tmp_path):
         assert_close(got, eager(model, x, lengths))
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODELS + ["RNNCell", "LSTMCell", "GRUCell"])
 def test_script_refuses_in_one_line(name):
     layer = getattr(rnn, name)(I, H)
     holder = torch.nn.Sequential(torch.nn.Linear(I, I), layer)
@@ -154,3 +157,111 @@ def test_script_refuses_in_one_line(name):
         message = str(err.value)
         assert "\n" not in message.strip()
         assert f"rnnkit.nn.{name}" in message and "torch.jit.trace" in message and "torch.export" in message
+
+
+# -- without lengths: captured as torch.nn's layers are ------------------------------------------
+
+WIDE = 128  # from this hidden size "auto" trains GRU and RNN on our fused path (backend.SMALL_HIDDEN)
+
+
+class ThreeLayers(torch.nn.Module):
+    """x -> (output, *final states) of a GRU, an RNN and a 2-layer bidirectional LSTM, side by side,
+    built from ``nn`` (torch.nn or rnnkit.nn) with ``kw`` (rnnkit's backend)."""
+
+    def __init__(self, nn, **kw):
+        super().__init__()
+        self.gru = nn.GRU(32, WIDE, batch_first=True, **kw)
+        self.rnn = nn.RNN(32, WIDE, batch_first=True, **kw)
+        self.lstm = nn.LSTM(32, 16, num_layers=2, bidirectional=True, batch_first=True, **kw)
+
+    def forward(self, x):
+        (a, h_a), (b, h_b), (c, (h_c, c_c)) = self.gru(x), self.rnn(x), self.lstm(x)
+        return a, h_a, b, h_b, c, h_c, c_c
+
+
+def twins(backend: str, training: bool):
+    torch.manual_seed(0)
+    theirs = ThreeLayers(torch.nn).train(training)
+    ours = ThreeLayers(rnn, backend=backend).train(training)
+    ours.load_state_dict(theirs.state_dict())
+    return theirs, ours
+
+
+def wide_batch(seed: int):
+    return torch.randn(3, 6, 32, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("backend", ["auto", "bptt"])
+def test_export_without_lengths_matches_torch(backend, training):
+    # "auto" trains the wide GRU and RNN on our fused path, an autograd Function that export
+    # cannot capture ("functions with out=... arguments don't support automatic differentiation").
+    theirs, ours = twins(backend, training)
+    x = wide_batch(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(ours, (x,))
+    x2 = wide_batch(2)
+    assert_close(program.module()(x2), theirs(x2), atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("backend", ["auto", "bptt"])
+def test_trace_without_lengths_matches_torch(backend, training):
+    theirs, ours = twins(backend, training)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # trace's deprecation warning
+        traced = torch.jit.trace(ours, (wide_batch(1),))  # raised "unsupported input list type: Scalar?"
+    x2 = wide_batch(2)
+    assert_close(traced(x2), theirs(x2), atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_onnx_torchscript_exporter_without_lengths_matches_torch(training):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the dev extra: pip install -e '.[dev]'")
+    theirs, ours = twins("auto", training)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(ours, (wide_batch(1),), buffer, dynamo=False, input_names=["x"])
+    session = ort.InferenceSession(buffer.getvalue())
+    x2 = wide_batch(2)
+    assert_close(session.run(None, {"x": x2.detach().numpy()}), theirs(x2), atol=1e-5)
+
+
+def test_reference_backend_exports_without_lengths():
+    # torch's scan refused a step whose output aliases its carry, as the unmasked step's does.
+    torch.manual_seed(0)
+    theirs = torch.nn.GRU(I, H, batch_first=True)
+    ours = Capturable(rnn.GRU.from_torch(theirs, backend="reference"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(ours, (EXAMPLE[0], None))
+    x = batch(4, 7, [7] * 4)[0]
+    assert_close(program.module()(x, None), theirs(x), atol=1e-5)
+
+
+def _compiled_grads(module, x, compiler, fullgraph=False):
+    """Output and parameter gradients of ``module`` run through torch.compile(backend=compiler)."""
+    torch._dynamo.reset()
+    run = torch.compile(module, backend=compiler, fullgraph=fullgraph) if compiler else module
+    output, state = run(x)
+    (output.sum() + sum(s.square().sum() for s in (state if isinstance(state, tuple) else (state,)))).backward()
+    grads = [p.grad.clone() for p in module.parameters()]
+    module.zero_grad()
+    return [output.detach(), *grads]
+
+
+def test_compiled_training_matches_torch():
+    # The LSTM's native kernel failed inside aot_eager's graph ("expected all
+    # tensors_saved_with_vc_check to be Tensors"); it now runs outside it, as torch.nn's does,
+    # while the GRU's and RNN's stay in the graph (fullgraph=True).
+    for name, kw in [("LSTM", {"num_layers": 2, "bidirectional": True}), ("GRU", {}),
+                     ("RNN", {"num_layers": 2, "bidirectional": True})]:
+        torch.manual_seed(0)
+        theirs = getattr(torch.nn, name)(I, H, **kw)
+        ours = getattr(rnn, name).from_torch(theirs)
+        x = torch.randn(7, 4, I, generator=torch.Generator().manual_seed(1))
+        expected = _compiled_grads(theirs, x, None)
+        for compiler in ("eager", "aot_eager"):
+            assert_close(_compiled_grads(ours, x, compiler, fullgraph=name != "LSTM"), expected, atol=1e-6)
