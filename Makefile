@@ -47,7 +47,7 @@ compare: setup
 	$(BIN)/rnnkit compare
 
 bench: setup
-	$(BIN)/python benchmarks/bench_layers.py
+	$(BIN)/python benchmarks/bench_layers.py --reps 11
 	$(BIN)/python benchmarks/bench_classify.py
 	$(BIN)/python benchmarks/bench_lm.py
 	$(BIN)/python benchmarks/bench_seq2seq.py

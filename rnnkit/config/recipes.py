@@ -13,8 +13,9 @@ import dataclasses
 # a cliff on this CPU (768 runs at half the speed); short windows and small batches give many
 # updates per second of compute; AdamW at 3e-3 (4e-3 to 8e-3 measured worse at this width), warmed
 # up briefly and decayed linearly to zero over the budget; no dropout (the model underfits in 10
-# minutes: 0.1 cost 0.025 nats); bfloat16 mixed precision where the hardware has it (1.5-1.8x the
-# tokens/s of float32 on an AVX-512 BF16 CPU).
+# minutes: 0.1 cost 0.025 nats in one run, not committed); bfloat16 mixed precision where the
+# hardware has it (1.6-1.8x the tokens/s of float32 on an AVX-512 BF16 CPU at 512 and 640 units:
+# benchmarks/results/bench_lm_recipe512.json and bench_lm.json).
 # `rnnkit train lm` and `rnnkit demo` default to it.
 LM_RECIPE = {"embedding_size": 64, "hidden_size": 640, "num_layers": 1, "dropout": 0.0, "bptt": 64,
              "batch_size": 16, "lr": 3e-3, "schedule": "linear", "warmup_steps": 50, "clip": 1.0,
@@ -25,13 +26,15 @@ LM_RECIPE = {"embedding_size": 64, "hidden_size": 640, "num_layers": 1, "dropout
 # measures a TCN language model against the LSTM and GRU at equal time.
 LM_TCN_RECIPE = {**LM_RECIPE, "hidden_size": 384, "num_layers": 4, "kernel_size": 3}
 # `rnnkit demo` trains for 3 minutes, too short for 640 units to see enough text: there the
-# previous recipe, 512 units at 6e-3, does better (1.44 against 1.52 nats/char in 3 minutes).
+# previous recipe, 512 units at 6e-3, does better (1.44 against 1.52 nats/char in 3 minutes, one
+# run each during development, not committed).
 LM_DEMO_RECIPE = {**LM_RECIPE, "hidden_size": 512, "lr": 6e-3}
 
 # The measured sequence-to-sequence recipes of benchmarks/bench_seq2seq.py, defaults of
 # `rnnkit train seq2seq --corpus NAME` for every flag not given. Dates: 100 % exact match in 5
-# minutes. En-es: beam 5 BLEU 31.8 in 15 minutes; no input feeding (1.4x faster to train on a
-# CPU), lengths cut at 60 tokens (3 % of the pairs are longer), bfloat16 where the CPU has it.
+# minutes. En-es: beam 5 BLEU 31.8 in 15 minutes; no input feeding (about 1.4x faster to train on
+# a CPU, measured once, not committed), lengths cut at 60 tokens (3 % of the pairs are longer),
+# bfloat16 where the CPU has it.
 SEQ2SEQ_RECIPES = {
     "dates": {"cell": "gru", "embedding_size": 32, "hidden_size": 128, "num_layers": 1, "dropout": 0.0,
               "bidirectional": True, "attention": "general", "level": "char", "lowercase": False, "max_src_len": 40,

@@ -151,7 +151,8 @@ PRESETS = {
                     seeds=(0, 1, 2)),
     "full": Config(),
 }
-# estimates: quick took 82 s (52 s of CPU) on the busy shared machine; full not yet run
+# quick: an estimate (82 s, 52 s of CPU, on the busy shared machine); full: 616 s, the committed run
+# (benchmarks/results/lab/attention-word-order/result.json, idle machine, 2 threads)
 RUN_TIME = {"quick": "~1 min", "full": "~10 min"}
 
 

@@ -396,6 +396,17 @@ def _versus(name: str, summaries: dict, first: str, others, lower_is_better: boo
             f"{'wins' if better else 'loses'} by {abs(diff) * scale:.2g}{diff_unit} ({where})")
 
 
+def _images_claim(accuracy: dict, rnn_labels: list) -> str:
+    """'holds' (the 2-D CNN beats the best RNN beyond the seeds' spread, or wins with one seed),
+    'is a tie (within the seeds' spread)', or 'does not hold'."""
+    rival = _best(accuracy, rnn_labels, False)
+    a, b = accuracy["CNN (2-D)"], accuracy[rival]
+    diff = a["mean"] - b["mean"]
+    if min(a.get("n", 2), b.get("n", 2)) >= 2 and abs(diff) <= math.hypot(a["std"], b["std"]):
+        return "is a tie (within the seeds' spread)"
+    return "holds" if diff > 0 else "does not hold"
+
+
 def verdict(result: dict) -> str:
     """Per part: the CNN (or TCN) against the best RNN, by how much and whether beyond the seeds'
     spread (the root-sum-square of the two stds); then whether each form of the claim holds."""
@@ -414,11 +425,11 @@ def verdict(result: dict) -> str:
         diff = summaries[first]["mean"] - summaries[rival]["mean"]
         return diff < 0 if lower else diff > 0
 
-    cnn_images = wins(dig["accuracy"], "CNN (2-D)", rnn_labels, False)
+    cnn_images = _images_claim(dig["accuracy"], rnn_labels)
     sequence_wins = [wins(dig["accuracy"], "TCN pixels", pixel_rnns, False),
                      wins(pol["accuracy"], "CNN-rand", [k for k in pol["labels"] if k != "CNN-rand"], False),
                      wins(lm["bpc"], "TCN", [k for k in lm["labels"] if k != "TCN"], True)]
-    return ("; ".join(parts) + f". CNN-on-images {'holds' if cnn_images else 'does not hold'} here; the convolutional "
+    return ("; ".join(parts) + f". CNN-on-images {cnn_images} here; the convolutional "
             f"model beat the best RNN on {sum(sequence_wins)} of 3 sequence tasks (pixels, polarity, characters), so "
             f"'a CNN beats LSTM/GRU on most sequence tasks' {'holds' if sum(sequence_wins) >= 2 else 'does not hold'} "
             f"here")

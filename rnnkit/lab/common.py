@@ -8,7 +8,9 @@ An experiment is a module of :mod:`rnnkit.lab` with
   batch and held-out tensor of the run lives there), and ``PRESETS``: ``{"tiny": ...,
   "quick": ..., "full": ...}`` instances of it ("tiny" is for the tests, seconds; "quick" for
   ``make compare``; "full" for the committed results),
-- ``RUN_TIME``: the measured wall-clock time of the quick and full presets on the 2-core CI machine,
+- ``RUN_TIME``: the wall-clock time of the quick and full presets on the 2-core machine, as
+  ``rnnkit lab list`` shows it (the full ones match the committed results' ``seconds``; a few quick
+  ones are estimates, as the comment beside each says),
 - ``run(cfg, out: Path, progress: bool) -> dict``: trains and measures, writes its PNG figures into
   ``out`` and returns a JSON-able result holding at least ``setup`` (one paragraph), ``parameters``
   (model -> count), ``tables`` (see :func:`table`), ``figures`` (see :func:`figure`),

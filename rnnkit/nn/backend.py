@@ -33,10 +33,11 @@ def choose_backend(mode: str, device: torch.device, variable_lengths: bool, need
     On the GPU cuDNN's fused kernels win everywhere. On the CPU (2 cores, torch 2.13; the
     README's speed table has the figures): torch's LSTM runs oneDNN's fused RNN primitive, which
     a Python time loop does not beat on fixed-length batches; torch's GRU and vanilla RNN have no
-    fused CPU kernel, and packed sequences fall back to a slow path in training, so ours wins
-    there. Without gradients (inference) torch's kernels win everywhere (re-measured 2026-11-26:
-    our loop took 1.2-1.6x torch's time on fixed-length GRU and RNN inference, which the earlier
-    table gave to it), and for small hidden sizes torch's loops win throughout.
+    fused CPU kernel, and packed sequences fall back to a slow path in training, so ours wins on
+    variable-length training (0.53-0.91x torch's time) and is even with torch on fixed-length GRU
+    and RNN training (0.94-1.07x; bench_layers.json, 2026-11-27). Without gradients (inference)
+    torch's kernels win everywhere (our loop takes 1.18-1.30x torch's time on fixed-length GRU and
+    RNN inference at 256 units), and for small hidden sizes torch's loops win throughout.
     """
     if device.type != "cpu" or hidden_size < SMALL_HIDDEN:
         return "native"

@@ -130,6 +130,7 @@ def test_verdict_follows_the_numbers():
     assert "TCN 2.9 bpc vs best LSTM 2.5 bpc, loses by 0.4 bpc" in rnn_wins
     close = exp.verdict(_fake(0.805, 0.90, 0.75, 2.2))
     assert "wins by 0.5 pt (within the seeds' spread)" in close
+    assert "CNN-on-images is a tie (within the seeds' spread) here" in close  # not "holds" by 0.5 pt
     assert len({cnn_wins, rnn_wins, close}) == 3
     unchanged = _fake(0.95, 0.90, 0.75, 2.2)
     assert exp.verdict(copy.deepcopy(unchanged)) == cnn_wins
