@@ -84,9 +84,12 @@ def _main(argv: list[str]) -> int:
     from .._ctrl_c import ctrl_c_held
 
     args = build_parser().parse_args(argv)
-    with ctrl_c_held():  # torch's import must not be cut; after parsing, as --help needs no torch
+    # Imports must not be cut by Ctrl-C (see rnnkit._ctrl_c): torch's, and the tasks' that every
+    # command but lab's reads (0.1 s); after parsing, as --help needs none of them.
+    with ctrl_c_held():
         import torch  # noqa: F401
 
+        from ..tasks import classification, language_model, translation  # noqa: F401
         from ..train.trainer import TrainingError
         from .rank_errors import LOST_PEER, hand_over, lost_peer
 

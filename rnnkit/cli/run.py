@@ -107,11 +107,14 @@ def _without_nproc(argv: list[str]) -> list[str]:
 def _torchrun(nproc: int, argv: list[str]) -> int:
     """Runs ``python -m rnnkit ARGV`` in ``nproc`` processes under torchrun's launcher
     (``torch.distributed.run --standalone``: a rendezvous on a free local port); their exit status."""
-    from torch.distributed import run as torchrun
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from .._ctrl_c import ctrl_c_held
 
-    from . import rank_errors
+    with ctrl_c_held():
+        from torch.distributed import run as torchrun
+        from torch.distributed.elastic.multiprocessing.api import SignalException
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+        from . import rank_errors
 
     if "OMP_NUM_THREADS" not in os.environ:  # torchrun would set 1 with a warning; a share of the cores here
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
