@@ -20,7 +20,8 @@ def ctrl_c_held():
     runs handlers in the main thread whichever thread the kernel delivers the signal to (torch's
     and gloo's threads included). Outside the main thread, where handlers cannot be set, the body
     runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    # (a handler set outside Python reads as None and could not be put back)
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
         yield
         return
     pressed = []

@@ -54,3 +54,29 @@ def test_ctrl_c_during_torchs_import_is_one_line_and_130(module, tmp_path):
 def test_ctrl_c_during_the_command_lines_import_is_one_line_and_130(tmp_path):
     proc = _interrupted_at("rnnkit.cli", tmp_path)
     assert (proc.returncode, proc.stderr) == (130, "rnnkit: interrupted\n")
+
+
+def test_a_handler_set_outside_python_is_left_alone(monkeypatch):
+    """signal.getsignal gives None for a handler an embedding host set in C: it could not be put
+    back, so the stand-in is not installed at all (the body just runs)."""
+    import signal
+
+    from rnnkit._ctrl_c import ctrl_c_held
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(signal, "getsignal", lambda number: None)
+    with ctrl_c_held():
+        assert signal.signal(signal.SIGINT, before) is before  # nothing was installed in between
+
+
+def test_a_ctrl_c_in_the_body_is_raised_after_it():
+    import signal
+
+    from rnnkit._ctrl_c import ctrl_c_held
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_held():
+            signal.raise_signal(signal.SIGINT)
+            done.append("the body ran to its end")
+    assert done and signal.getsignal(signal.SIGINT) is signal.default_int_handler

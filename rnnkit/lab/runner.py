@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -185,10 +186,12 @@ def remove_dead_partials(root: Path) -> list[Path]:
             if place.is_symlink() or not place.is_dir():
                 continue
             try:
-                fd = os.open(place / RUNNING, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+                fd = os.open(place / RUNNING, os.O_RDWR | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
             except OSError:  # no lock file: not a run of this version's, or one being made
                 continue
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device: not a lock file of ours
+                    continue
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:  # a live run holds it
                 continue

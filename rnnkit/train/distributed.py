@@ -169,6 +169,8 @@ def session(spec: str | torch.device | None = "auto") -> Iterator[Distributed | 
     try:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     except (ValueError, RuntimeError) as err:  # no MASTER_ADDR, a refused connection, a rendezvous timeout
+        if "TORCHELASTIC_RUN_ID" in os.environ:  # torchrun's own rendezvous failed: torch's error, whole
+            raise
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise ValueError(f"cannot join the data-parallel run that RANK, WORLD_SIZE and LOCAL_RANK describe ({first}); "
                          "start it with torchrun or rnnkit train --nproc N, or unset them to train in one "
@@ -188,7 +190,8 @@ def _say_who_launched() -> None:
     n = os.environ["WORLD_SIZE"]
     warnings.warn(f"RANK, WORLD_SIZE and LOCAL_RANK are set (not by torchrun): joining a run of {n} "
                   f"process{'' if n == '1' else 'es'} at {os.environ['MASTER_ADDR']}:"
-                  f"{os.environ.get('MASTER_PORT', '?')}; unset them to train in one process", stacklevel=3)
+                  f"{os.environ.get('MASTER_PORT', '?')}; unset them to train in one process",
+                  stacklevel=4)  # the caller's `with session()` (contextlib's __enter__ between)
 
 
 class _LossStep(nn.Module):

@@ -342,10 +342,13 @@ def test_a_killed_runs_partial_folder_is_removed_by_the_next_run(tmp_path, fake)
     fcntl.flock(held, fcntl.LOCK_EX)
     unknown = tmp_path / "adding.partial-nolock"  # no .running: not known to be rnnkit's dead run
     unknown.mkdir()
+    fifo = tmp_path / "adding.partial-fifo"  # a .running that is no lock file (a FIFO opens and locks)
+    fifo.mkdir()
+    os.mkfifo(fifo / ".running")
     try:
         runner.run("gradient-flow", "quick", out=tmp_path, log=lambda s: None)
     finally:
         os.close(held)
-    assert not dead.exists() and live.is_dir() and unknown.is_dir()
+    assert not dead.exists() and live.is_dir() and unknown.is_dir() and fifo.is_dir()
     assert sorted(os.listdir(tmp_path / "gradient-flow")) == ["curve.png", "result.json"]  # no .running left
     assert runner.remove_dead_partials(tmp_path) == [live]  # its holder is gone now

@@ -336,3 +336,25 @@ def test_torchrun_variables_left_in_a_shell_are_named(data, tmp_path):
     assert proc.stderr == ("rnnkit train: warning: RANK, WORLD_SIZE and LOCAL_RANK are set (not by torchrun): joining "
                            f"a run of 1 process at 127.0.0.1:{env['MASTER_PORT']}; unset them to train in one "
                            "process\n")
+
+
+def test_a_failed_rendezvous_under_torchrun_keeps_torchs_error(monkeypatch):
+    """Outside torchrun a failed rendezvous is rnnkit's one line about the variables; under torchrun
+    (TORCHELASTIC_RUN_ID set) that advice would be wrong, and torch's own error goes through."""
+    from rnnkit.train import distributed
+
+    def refused(backend):
+        raise RuntimeError("The server socket has failed to listen on any local network address (EADDRINUSE)")
+
+    monkeypatch.setattr(distributed.dist, "init_process_group", refused)
+    for name, value in {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    with pytest.raises(ValueError, match="cannot join the data-parallel run that RANK, WORLD_SIZE and LOCAL_RANK"):
+        with distributed.session("cpu"):
+            pass
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    with pytest.raises(RuntimeError, match="EADDRINUSE"):
+        with distributed.session("cpu"):
+            pass
