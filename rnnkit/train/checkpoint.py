@@ -175,6 +175,21 @@ def _committed_meta(directory: Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
+def check_saveable(meta: dict, where: str = "") -> None:
+    """A TypeError naming the first value of the checkpoint record ``meta`` that JSON cannot hold
+    (a numpy float32 as the learning rate, a tensor, a path object in a config): found before
+    training, where it would otherwise end the run at its first save."""
+    if isinstance(meta, dict):
+        for key, value in meta.items():
+            check_saveable(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(meta, (list, tuple)):
+        for i, value in enumerate(meta):
+            check_saveable(value, f"{where}[{i}]")
+    elif not (meta is None or isinstance(meta, (str, int, float, bool))):
+        raise TypeError(f"the checkpoint record's {where} is a {type(meta).__name__} ({meta!r:.60}), which JSON cannot "
+                        "hold; give the configs plain values (str, int, float, bool)")
+
+
 def save_checkpoint(directory: str | Path, model: torch.nn.Module, meta: dict,
                     optimizer_state: dict | None = None, tensors: dict[str, torch.Tensor] | None = None) -> Path:
     """Writes ``model``'s weights, ``meta`` (JSON-serialisable) and optionally an optimizer state

@@ -76,6 +76,7 @@ from .checkpoint import (
     CheckpointError,
     append_line,
     atomic_write_text,
+    check_saveable,
     checkpoint_fields,
     load_checkpoint,
     remove_checkpoint,
@@ -158,7 +159,7 @@ class Trainer:
                                                or isinstance(task, SizedTask)):
             raise ValueError(f"--schedule {cfg.schedule} needs a known budget: give --max-steps or --max-minutes")
         self.elapsed_before = 0.0  # seconds spent before a resume, for --max-minutes
-        _check_saveable(self._meta())  # before training, not at the first save
+        check_saveable(self._meta())  # before training, not at the first save
 
 
     # -- logging ------------------------------------------------------------------------------
@@ -504,18 +505,3 @@ class Trainer:
         self._log({"stopped": self.stop or "epochs", "best": self.best, "step": self.step})
         self._plot(final=True)
         return self.best or {}
-
-
-def _check_saveable(meta: dict, where: str = "") -> None:
-    """A TypeError naming the first value of the checkpoint record ``meta`` that JSON cannot hold
-    (a numpy float32 as the learning rate, a tensor, a path object in a config): found before
-    training, where it would otherwise end the run at its first save."""
-    if isinstance(meta, dict):
-        for key, value in meta.items():
-            _check_saveable(value, f"{where}.{key}" if where else str(key))
-    elif isinstance(meta, (list, tuple)):
-        for i, value in enumerate(meta):
-            _check_saveable(value, f"{where}[{i}]")
-    elif not (meta is None or isinstance(meta, (str, int, float, bool))):
-        raise TypeError(f"the checkpoint record's {where} is a {type(meta).__name__} ({meta!r:.60}), which JSON cannot "
-                        "hold; give the configs plain values (str, int, float, bool)")
