@@ -108,7 +108,7 @@ class Seq2SeqConfig:
 
     attention: str = _f("general", "attention over the source", choices=("dot", "general", "additive", "none"))
     input_feeding: bool = _f(True, "feed the previous attentional state to the decoder (Luong); --no-input-feeding "
-                             "trains about 1.4x faster on a CPU (the en-es recipe)")
+                             "trained about 1.4x faster on a CPU in one measurement (the en-es recipe)")
     level: str = _f("word", "tokenization of both sides", choices=("char", "word"))
     lowercase: bool = _f(True, "lowercase both sides (word level)")
     max_src_len: int = _f(80, "longest source (tokens); longer ones are truncated with a warning")
