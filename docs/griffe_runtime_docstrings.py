@@ -1,7 +1,7 @@
 """A griffe extension (see ``mkdocs.yml``): docstrings that a module sets at import time.
 
 griffe reads the source without running it, so a docstring assigned after the class statement
-(``LSTM.__doc__ = _DOC_TEMPLATE.format(...)``, one template for the three layers) is invisible to
+(``LSTM.__doc__ = DOC_TEMPLATE.format(...)``, one template for the three layers) is invisible to
 it. For each class that has no docstring in the source, this imports the module and takes the
 class's runtime ``__doc__``.
 """

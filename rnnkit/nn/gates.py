@@ -18,7 +18,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .recurrent import RNNBase, _check_lengths
+from ._layer_inputs import check_lengths
+from .recurrent import RNNBase
 
 # gate names per cell, in the order the weights stack them, then the states kept per step
 GATE_NAMES = {
@@ -129,7 +130,7 @@ def gate_activations(layer: RNNBase, input: torch.Tensor, hx=None,
         layer(input, hx, lengths=lengths)
     unbatched = input.dim() == 2
     x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if layer.batch_first else input)
-    lengths_t = None if lengths is None else _check_lengths(lengths, x.shape[1], x.shape[0], x.device)
+    lengths_t = None if lengths is None else check_lengths(lengths, x.shape[1], x.shape[0], x.device)
     states = layer._initial_state(hx, x, unbatched)
     output, finals = layer._run_layers(x, states, run_direction)
     # per name: (L*D, T, B, H) -> (L*D, B, T, H); unbatched input gives (L*D, T, H), as torch drops B

@@ -10,14 +10,13 @@ of them and into torch.nn. The equations are in ``docs/equations.md``.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from ._checks import (
     InputError,
@@ -29,6 +28,8 @@ from ._checks import (
     check_size,
     check_state,
 )
+from ._layer_docs import DOC_TEMPLATE, MEMORY_ARG
+from ._layer_inputs import check_lengths, check_memory_bias, check_proj_size, refuse_keywords, repack
 from ._precision import at_least_float32
 from .backend import (
     BACKEND_ALIASES,
@@ -42,7 +43,7 @@ from .backend import (
     transformed,
 )
 from .cell_types import CELL_TYPES
-from .cells import MEMORY_GATE, init_memory_bias, init_uniform
+from .cells import init_memory_bias, init_uniform
 
 
 class RNNBase(nn.Module):
@@ -74,8 +75,8 @@ class RNNBase(nn.Module):
         if isinstance(backend, str):  # old names keep working: "rnnkit" is now "bptt"
             backend = BACKEND_ALIASES.get(backend, backend)
         check_choice("backend", backend, BACKENDS)
-        _check_proj_size(mode, proj_size, hidden_size)
-        _check_memory_bias(mode, memory_bias, bias)
+        check_proj_size(mode, proj_size, hidden_size)
+        check_memory_bias(mode, memory_bias, bias)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"dropout={dropout} has no effect with num_layers=1: dropout is applied between layers",
@@ -218,7 +219,7 @@ class RNNBase(nn.Module):
             raise InputError("Expected sequence length to be larger than 0 in RNN: the input has 0 time "
                              f"steps (shape {tuple((x if packed else input).shape)})")
         if lengths is not None:
-            lengths = _check_lengths(lengths, B, T, x.device)
+            lengths = check_lengths(lengths, B, T, x.device)
             if B == 0:  # no sequence to mask (and torch cannot pack an empty batch)
                 lengths = None
         autocast = torch.is_autocast_enabled(x.device.type)
@@ -273,7 +274,7 @@ class RNNBase(nn.Module):
             output, states = run[backend](x, states, lengths)
 
         if packed:
-            output = _repack(output, lengths, input)
+            output = repack(output, lengths, input)
         elif unbatched:
             output = output.squeeze(1)
             states = tuple(s.squeeze(1) for s in states)
@@ -421,138 +422,11 @@ class RNNBase(nn.Module):
         return self._run_layers(x, states, run_direction)
 
 
-def _check_proj_size(mode: str, proj_size, hidden_size) -> None:
-    """torch.nn's checks of ``proj_size`` (its messages): an int in [0, hidden_size), LSTM only."""
-    if isinstance(proj_size, bool) or not isinstance(proj_size, int):
-        raise TypeError(f"proj_size should be of type int, got: {type(proj_size).__name__}")
-    if proj_size < 0:
-        raise ValueError("proj_size should be a positive integer or zero to disable projections")
-    if proj_size and mode != "LSTM":
-        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-    if proj_size and proj_size >= hidden_size:
-        raise ValueError("proj_size has to be smaller than hidden_size")
-
-
-def _check_memory_bias(mode: str, memory_bias, bias: bool) -> None:
-    """``memory_bias``: None, or a finite number for a gated layer that has biases."""
-    if memory_bias is None:
-        return
-    if isinstance(memory_bias, bool) or not isinstance(memory_bias, (int, float)):
-        raise TypeError(f"memory_bias should be a float or None, got: {type(memory_bias).__name__} ({memory_bias!r})")
-    if not math.isfinite(memory_bias):
-        raise ValueError(f"memory_bias must be a finite number; got {memory_bias!r}")
-    if mode not in MEMORY_GATE:
-        raise ValueError(f"memory_bias is only supported for LSTM and GRU (their forget or update gate); "
-                         f"{mode} has no gate")
-    if not bias:
-        raise ValueError(f"memory_bias={memory_bias!r} sets the memory gate's bias, but bias=False gives the "
-                         "layer no biases; pass bias=True or leave memory_bias=None")
-
-
-def _refuse_keywords(name: str, kwargs: dict) -> None:
-    """RNN and GRU take no ``proj_size``: torch.nn's ValueError for it, Python's TypeError for others."""
-    if "proj_size" in kwargs:
-        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-    if kwargs:
-        raise TypeError(f"{name}.__init__() got an unexpected keyword argument {next(iter(kwargs))!r}")
-
-
-def _check_lengths(lengths, batch: int, steps: int, device) -> torch.Tensor:
-    """``lengths`` as a CPU int64 tensor (B,), each in [0, T]; a clear ValueError otherwise."""
-    if isinstance(lengths, torch.Tensor):
-        if lengths.device.type != "cpu" and lengths.device != device:
-            raise ValueError(f"lengths is on {lengths.device} but the input is on {device}; "
-                             "keep lengths on the CPU or on the input's device")
-        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
-            raise ValueError(f"lengths must hold integers; got dtype {lengths.dtype}")
-        lengths = lengths.detach().to("cpu", torch.long)
-    else:
-        try:
-            lengths = torch.as_tensor(lengths)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"lengths must be a 1-D tensor or list of integers; got {lengths!r}") from err
-        if (lengths.is_floating_point() and lengths.numel()) or lengths.dtype == torch.bool:  # [] reads as float
-            raise ValueError(f"lengths must hold integers; got {lengths.tolist()!r}")
-        lengths = lengths.to(torch.long)
-    if lengths.dim() != 1 or lengths.shape[0] != batch:
-        raise ValueError(f"lengths must have shape ({batch},), one length per sequence; got {tuple(lengths.shape)}")
-    # Under graph capture the lengths are a graph input whose values come only at run time, so
-    # their range cannot be checked here (nor under torch.func's vmap, where each sample's length
-    # is a batched tensor); the masked loop then treats a length above T as T and one below 0 as 0.
-    if batch and not capturing() and not transformed() and (int(lengths.min()) < 0 or int(lengths.max()) > steps):
-        raise ValueError(f"lengths must lie in [0, {steps}] (the padded sequence length); "
-                         f"got min {int(lengths.min())}, max {int(lengths.max())}")
-    return lengths
-
-
-def _repack(output: torch.Tensor, lengths: torch.Tensor, like: PackedSequence) -> PackedSequence:
-    """Packs a padded time-major output in exactly the batch order of the input ``like``."""
-    order = like.sorted_indices
-    if order is not None:
-        output, lengths = output.index_select(1, order), lengths[order.cpu()]
-    data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
-    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
-
-
-_DOC_TEMPLATE = """{summary}
-
-    Drop-in for ``torch.nn.{name}``: same constructor, parameter names (``weight_ih_l{{k}}``,
-    ``weight_hh_l{{k}}_reverse``, ...), initialisation and forward contract, so
-    ``load_state_dict(torch_module.state_dict())`` works both ways. Beyond torch.nn it takes
-    ``lengths=`` for padded batches and ``backend=``.
-
-    Args:
-        input_size: features of each input step (I).
-        hidden_size: features of the state (H).
-        num_layers: stacked layers; layer k > 0 reads layer k - 1's output.{extra_args}
-        bias: use ``bias_ih`` and ``bias_hh``.
-        batch_first: input and output are (B, T, ·) instead of (T, B, ·). States stay (L*D, B, H).
-        dropout: dropout on each layer's output except the last, in training.
-        bidirectional: add a reverse direction (D = 2); outputs concatenate both.
-        backend: ``"auto"`` (fastest measured), ``"bptt"`` (our explicit BPTT,
-            :mod:`rnnkit.nn.bptt`), ``"native"`` (torch's fused kernel) or ``"reference"`` (cell
-            loop, for checking). ``"rnnkit"``, the former name of ``"bptt"``, is accepted as an
-            alias and stored as ``"bptt"``, so old code keeps working.{memory_arg}
-
-    Inputs: ``input, {state_in}=None, lengths=None``
-        input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a ``PackedSequence``.
-        {state_in}: {state_in_doc}; zeros when ``None``.
-        lengths: (B,) valid steps of each sequence (list or int tensor, each in [0, T]). Padded
-            steps give zeros in ``output`` and never change the state; the reverse direction starts
-            at each sequence's last valid step. Equal to torch.nn fed ``pack_padded_sequence``.
-
-    Outputs: ``output, {state_out}``
-        output: (T, B, D*H) (or (B, T, D*H) / (T, D*H) / ``PackedSequence`` like the input).
-        {state_out}: {state_out_doc}, the last valid step of each sequence.
-
-    Shape:
-        L = num_layers, D = 2 if bidirectional else 1, G = {gates} gate blocks.
-        ``weight_ih_l0``: (G*H, I); ``weight_ih_l{{k}}``: (G*H, D*H); ``weight_hh_l{{k}}``: (G*H, H);
-        biases (G*H,).
-
-    Example::
-
-        >>> import torch, rnnkit.nn as nn
-        >>> layer = nn.{name}(10, 20, num_layers=2, batch_first=True)
-        >>> x = torch.randn(3, 5, 10)
-        >>> output, state = layer(x, lengths=[5, 2, 4])
-        >>> output.shape
-        torch.Size([3, 5, 20])
-    """
-
-_MEMORY_ARG = """
-        memory_bias: ``None`` (torch.nn's initialisation, unchanged) or b, the initial bias of the
-            {gate}, in every layer and direction: after the usual
-            initialisation (and in ``reset_parameters``) its slice of ``bias_ih`` is set to b and
-            of ``bias_hh`` to 0, so their sum is b. Needs ``bias=True``.
-            {why}"""
-
-
 class RNN(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None, *,
                  backend="auto", **kwargs):
-        _refuse_keywords("RNN", kwargs)
+        refuse_keywords("RNN", kwargs)
         check_nonlinearity(nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
@@ -573,17 +447,17 @@ class LSTM(RNNBase):
 class GRU(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None, *, backend="auto", memory_bias=None, **kwargs):
-        _refuse_keywords("GRU", kwargs)
+        refuse_keywords("GRU", kwargs)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, device, dtype, backend=backend, memory_bias=memory_bias)
 
 
-RNN.__doc__ = _DOC_TEMPLATE.format(
+RNN.__doc__ = DOC_TEMPLATE.format(
     summary="Elman RNN: ``h_t = phi(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)``, phi = tanh or relu.",
     name="RNN", gates=1, extra_args="\n        nonlinearity: ``\"tanh\"`` or ``\"relu\"``.",
     state_in="hx", state_in_doc="(L*D, B, H) initial state", state_out="h_n",
     state_out_doc="(L*D, B, H) final state of every layer and direction", memory_arg="")
-LSTM.__doc__ = _DOC_TEMPLATE.format(
+LSTM.__doc__ = DOC_TEMPLATE.format(
     summary="LSTM with forget gate (gates i, f, g, o); see ``docs/equations.md``.",
     name="LSTM", gates=4,
     extra_args="\n        proj_size: if > 0 (and < H), project h: ``h_t = W_hr (o_t * tanh(c_t))`` with\n"
@@ -593,11 +467,11 @@ LSTM.__doc__ = _DOC_TEMPLATE.format(
     state_in="hx",
     state_in_doc="pair (h_0, c_0), each (L*D, B, H) (h_0 (L*D, B, P) with proj_size)", state_out="(h_n, c_n)",
     state_out_doc="each (L*D, B, H) (h_n (L*D, B, P) with proj_size)",
-    memory_arg=_MEMORY_ARG.format(gate="forget gate f (chunk 1 of i, f, g, o)",
+    memory_arg=MEMORY_ARG.format(gate="forget gate f (chunk 1 of i, f, g, o)",
                                   why="Jozefowicz et al. (2015) recommend 1."))
-GRU.__doc__ = _DOC_TEMPLATE.format(
+GRU.__doc__ = DOC_TEMPLATE.format(
     summary="GRU (gates r, z, n; reset after the recurrent product, as torch.nn.GRU and cuDNN).",
     name="GRU", gates=3, extra_args="", state_in="hx", state_in_doc="(L*D, B, H) initial state",
     state_out="h_n", state_out_doc="(L*D, B, H) final state of every layer and direction",
-    memory_arg=_MEMORY_ARG.format(gate="update gate z (chunk 1 of r, z, n)",
+    memory_arg=MEMORY_ARG.format(gate="update gate z (chunk 1 of r, z, n)",
                                   why="As h' = (1 - z) * n + z * h, a positive bias keeps the state."))
