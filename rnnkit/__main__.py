@@ -16,7 +16,9 @@ def run() -> int:
             print("rnnkit: interrupted", file=sys.stderr)
         return 130
     status = main()
-    if status and all(name in os.environ for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK")):
+    # only a process that came to rnnkit.train.distributed can have joined a process group
+    distributed = sys.modules.get("rnnkit.train.distributed")
+    if status and distributed is not None and distributed.launched_by_torchrun():
         _exit_at_once(status)
     return status
 
