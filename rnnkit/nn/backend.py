@@ -46,6 +46,37 @@ def choose_backend(mode: str, device: torch.device, variable_lengths: bool, need
     return "bptt" if needs_grad else "native"
 
 
+def flatten_for_cudnn(layer) -> None:
+    """Makes a layer's weights (``layer._flat_weights_names``, in torch.nn's order) views of one
+    contiguous buffer laid out for cuDNN, as ``torch.nn.RNNBase.flatten_parameters`` does.
+
+    Without it cuDNN copies every weight into such a buffer on each call (and its gradients back
+    on each backward), and warns each time ("RNN module weights are not part of single contiguous
+    chunk of memory"). Left alone, like torch.nn, off CUDA or without cuDNN, when the weights
+    differ in dtype or device or alias each other, and when they are not plain parameters of the
+    layer (a parametrization computes them anew on every access).
+    """
+    names = layer._flat_weights_names
+    if not names or not all(isinstance(layer._parameters.get(name), torch.Tensor) for name in names):
+        return
+    weights = [layer._parameters[name] for name in names]
+    first = weights[0]
+    if not all(w.is_cuda and w.dtype == first.dtype and w.device == first.device
+               and torch.backends.cudnn.is_acceptable(w) for w in weights):
+        return
+    if len({w.data_ptr() for w in weights}) != len(weights):
+        return
+    import torch.backends.cudnn.rnn as cudnn_rnn
+
+    with torch.cuda.device_of(first), torch.no_grad():  # rewrites the parameters' data in place
+        if torch._use_cudnn_rnn_flatten_weight():
+            per = (4 if layer.bias else 2) + (1 if layer.proj_size else 0)
+            torch._cudnn_rnn_flatten_weight(weights, per, layer.input_size,
+                                            cudnn_rnn.get_cudnn_mode(layer.cell_type.mode), layer.hidden_size,
+                                            layer.proj_size, layer.num_layers, layer.batch_first,
+                                            bool(layer.bidirectional))
+
+
 def native_forward(cell, x, states, flat_weights, has_bias, num_layers, dropout, training, bidirectional, lengths):
     """torch's fused kernel (``cell.native``, a :class:`~rnnkit.nn.cell_types.CellType`'s) on a
     time-major padded batch.
@@ -97,10 +128,10 @@ _native_forward_outside_graph = torch._disable_dynamo(_native_forward, recursive
 
 
 def native_autocast_dtypes(mode: str, x: torch.Tensor, projected: bool, packed: bool) -> tuple[torch.dtype, ...] | None:
-    """The dtypes of (output, *final states) that torch's native kernel returns under CPU autocast
+    """The dtypes of (output, *final states) that torch's native kernel returns under autocast
     for the input ``x`` (time-major) and initial states in ``x``'s dtype (the layers cast ``hx`` so),
     fed packed when ``packed``; ``None`` where autocast leaves the layer alone (float64) or off the
-    CPU, whose kernels are not described here.
+    CPU (see :func:`probed_autocast_dtypes`). On the CPU:
 
     Autocast runs the matrix products in its low dtype; the gate arithmetic then promotes against
     the carried state (measured on torch 2.13 against torch.nn, and tested):
@@ -121,6 +152,42 @@ def native_autocast_dtypes(mode: str, x: torch.Tensor, projected: bool, packed: 
         return low, low, low
     h = low if projected else carried
     return h, h, carried
+
+
+_PROBED_DTYPES: dict[tuple, tuple[torch.dtype, ...]] = {}
+
+
+def probed_autocast_dtypes(cell, x, flat_weights, has_bias, num_layers, bidirectional, state_sizes,
+                           packed) -> tuple[torch.dtype, ...]:
+    """Off the CPU, the dtypes of (output, *final states) that torch's native kernel returns under
+    autocast, asked of the kernel itself: a step or two of zeros through the layer's weights, once
+    per configuration. Its rules are torch's to change: cuDNN's autocast wrapper (ATen's
+    AutocastRNN.cpp) has cast everything to float16, whatever autocast's dtype, in the versions
+    read. Call it with autocast on, outside torch.func's transforms (the probe is not batched).
+
+    Shapes: x (T, B, I) (only its device, dtype and I are read); ``state_sizes`` the size of each
+    state (h's, then c's)."""
+    key = (cell.mode, x.device, x.dtype, torch.get_autocast_dtype(x.device.type), flat_weights[0].dtype,
+           len(flat_weights), num_layers, bidirectional, tuple(state_sizes), packed)
+    if key not in _PROBED_DTYPES:
+        _PROBED_DTYPES[key] = _probe_dtypes(cell, x, flat_weights, has_bias, num_layers, bidirectional,
+                                            state_sizes, packed)
+    return _PROBED_DTYPES[key]
+
+
+def _probe_dtypes(cell, x, flat_weights, has_bias, num_layers, bidirectional, state_sizes, packed):
+    directions = 2 if bidirectional else 1
+    with torch.no_grad():
+        # two rows of unequal lengths when packed: torch may run a packed batch of equal lengths
+        # through its unpacked kernel (oneDNN's on the CPU, with other dtypes)
+        rows = 2 if packed else 1
+        step = torch.zeros(rows, rows, x.shape[-1], device=x.device, dtype=x.dtype)
+        states = tuple(torch.zeros(num_layers * directions, rows, size, device=x.device, dtype=x.dtype)
+                       for size in state_sizes)
+        lengths = torch.tensor([2, 1]) if packed else None
+        out, final = _native_forward_outside_graph(cell, step, states, flat_weights, has_bias, num_layers, 0.0,
+                                                   False, bidirectional, lengths)
+    return (out.dtype, *(s.dtype for s in final))
 
 
 def _onednn_lstm(x: torch.Tensor) -> bool:

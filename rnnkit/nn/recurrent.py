@@ -37,9 +37,11 @@ from .backend import (
     capturing,
     choose_backend,
     export_scan,
+    flatten_for_cudnn,
     forward_ad,
     native_autocast_dtypes,
     native_forward,
+    probed_autocast_dtypes,
     transformed,
 )
 from .cell_types import CELL_TYPES
@@ -106,6 +108,7 @@ class RNNBase(nn.Module):
                     self.register_parameter(kind + suffix, nn.Parameter(torch.empty(shape, **kw)))
                     self._flat_weights_names.append(kind + suffix)
         self.reset_parameters()
+        self.flatten_parameters()  # built on a GPU (device="cuda")
 
     # -- torch.nn compatibility -------------------------------------------------------------
 
@@ -117,7 +120,19 @@ class RNNBase(nn.Module):
             init_memory_bias(self, self.memory_bias)
 
     def flatten_parameters(self) -> None:
-        """No-op, for code written for torch.nn (which compacts weights for cuDNN here)."""
+        """On CUDA with cuDNN, makes the weights views of one contiguous buffer, as torch.nn does
+        (:func:`~rnnkit.nn.backend.flatten_for_cudnn`); a no-op elsewhere. The layer calls it
+        itself after construction, ``.to()``/``.cuda()``, unpickling and deepcopy."""
+        flatten_for_cudnn(self)
+
+    def _apply(self, fn, recurse=True):
+        result = super()._apply(fn, recurse)  # .to(), .cuda(), .half(): new, separate tensors
+        self.flatten_parameters()
+        return result
+
+    def __setstate__(self, state):
+        super().__setstate__(state)  # unpickled or deep-copied: each parameter a copy of its own
+        self.flatten_parameters()
 
     def __prepare_scriptable__(self):
         # torch.jit.script calls this on every submodule before compiling. TorchScript cannot
@@ -267,6 +282,9 @@ class RNNBase(nn.Module):
             with torch.autocast(x.device.type, enabled=False):
                 output, states = run[backend](full(x), tuple(full(s) for s in states), lengths)
             dtypes = native_autocast_dtypes(self.cell_type.mode, x, bool(self.proj_size), lengths is not None)
+            if x.device.type != "cpu" and not (transformed() or capturing()):  # (a probe cannot run there)
+                dtypes = probed_autocast_dtypes(self.cell_type, x, self._flat_weights, self.bias, self.num_layers,
+                                                self.bidirectional, [s.shape[-1] for s in states], lengths is not None)
             if dtypes is not None:
                 output = output.to(dtypes[0])
                 states = tuple(s.to(dtype) for s, dtype in zip(states, dtypes[1:]))
@@ -405,6 +423,8 @@ class RNNBase(nn.Module):
         def run_direction(layer_input, init, weights, reverse):
             if scan is not None:
                 xs = (layer_input,) if valid is None else (layer_input, valid)
+                # scan refuses aliased inputs: on a GPU the weights are views of cuDNN's flat buffer
+                weights = tuple(None if w is None else w.clone() for w in weights)
 
                 def body(state, xs_t):
                     state, y = masked_step(state, xs_t[0], xs_t[1] if len(xs_t) > 1 else None, weights)

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import _remove_duplicate_names
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
@@ -123,15 +122,26 @@ def _unlink(path: Path) -> None:
 
 
 def _model_bytes(model: torch.nn.Module) -> bytes:
-    """The model's state dict as safetensors; a tensor shared under several names (tied weights) is
-    stored once, the other names recorded in the file's metadata (as ``safetensors.save_model``)."""
-    state = model.state_dict()
-    metadata = {}
-    for kept, removed in _remove_duplicate_names(state).items():
-        for name in removed:
-            metadata[name] = kept
-            del state[name]
-    return save_safetensors({k: v.detach().contiguous() for k, v in state.items()}, metadata=metadata or None)
+    """The model's state dict as safetensors. A tensor held under several names (tied weights) is
+    stored once, the other names recorded in the file's metadata (as ``safetensors.save_model``
+    does). Parts of one buffer, such as the weights of a recurrent layer on a GPU that cuDNN keeps
+    in one flat buffer (``flatten_parameters``), are stored each as a copy of its own: safetensors'
+    own de-duplication refuses them ("None is covering the entire storage")."""
+    state, metadata, first_name = {}, {}, {}
+    for name, value in model.state_dict().items():
+        value = value.detach()
+        view = (value.device, value.dtype, value.data_ptr(), tuple(value.shape), value.stride())
+        if value.numel() and view in first_name:  # the same tensor again: tied
+            metadata[name] = first_name[view]
+            continue
+        first_name[view] = name
+        state[name] = value.contiguous() if _covers_its_storage(value) else value.clone()
+    return save_safetensors(state, metadata=metadata or None)
+
+
+def _covers_its_storage(value: torch.Tensor) -> bool:
+    return (value.data_ptr() == value.untyped_storage().data_ptr()
+            and value.numel() * value.element_size() == value.untyped_storage().nbytes())
 
 
 def _optimizer_parts(state_dict: dict) -> tuple[bytes, dict]:

@@ -85,7 +85,8 @@ def rank_device(spec: str | torch.device | None, local_rank: int, local_world_si
     count = torch.cuda.device_count()
     if local_rank >= count:
         raise ValueError(f"process {local_rank} of this machine has no CUDA device of its own (there are {count}); "
-                         f"start at most {count} processes per machine, or train on the CPU with --device cpu")
+                         f"start at most {count} process{'es' if count != 1 else ''} per machine, or train on the CPU "
+                         "with --device cpu")
     return torch.device("cuda", local_rank)
 
 

@@ -57,3 +57,15 @@ def assert_same(actual, expected, atol=1e-10, rtol=1e-7):
 
 def grads(module, *tensors):
     return [p.grad.clone() for p in module.parameters()] + [t.grad.clone() for t in tensors if t is not None]
+
+
+def into_one_buffer(layer):
+    """What cuDNN's flattening (``flatten_parameters`` on a GPU) leaves: every weight of the layer a
+    view into one contiguous buffer."""
+    weights = layer._flat_weights
+    storage = torch.cat([w.detach().reshape(-1) for w in weights]).untyped_storage()
+    offset = 0
+    with torch.no_grad():
+        for w in weights:
+            w.set_(storage, offset, w.shape)
+            offset += w.numel()

@@ -18,7 +18,7 @@ import torch
 import rnnkit.nn as rnn
 from rnnkit.nn.backend import capturing
 
-from .harness import run_torch
+from .harness import into_one_buffer, run_torch
 
 MODELS = ["RNN", "LSTM", "GRU"]
 I, H = 3, 5
@@ -113,6 +113,20 @@ def test_export_with_lengths(exported):
     for B, T, lengths in OTHER_SHAPES:
         x, lengths = batch(B, T, lengths)
         assert_close(program.module()(x, lengths), eager(model, x, lengths))
+
+
+def test_export_with_lengths_of_weights_in_one_buffer():
+    """On a GPU the weights are views of cuDNN's one flat buffer (flatten_parameters); torch's scan
+    refused such aliased inputs ("Higher order ops do not support aliasing")."""
+    torch.manual_seed(0)
+    layer = rnn.LSTM(I, H, num_layers=2, batch_first=True, bidirectional=True, proj_size=3)
+    into_one_buffer(layer)
+    model = Capturable(layer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(model, EXAMPLE)
+    x, lengths = batch(4, 7, [3, 7, 0, 6])
+    assert_close(program.module()(x, lengths), eager(model, x, lengths))
 
 
 def test_onnx_with_lengths(exported):

@@ -64,6 +64,32 @@ def test_own_recurrence_returns_torch_nn_dtypes_under_autocast(backend):
     assert checked == 26
 
 
+def test_the_dtype_probe_agrees_with_torch_nn_and_the_cpu_rule():
+    """Off the CPU the layers ask torch's kernel for its autocast dtypes (a step or two of zeros);
+    on the CPU, where the rule is written down, the probe gives the same answer as the rule and as
+    torch.nn itself (the GPU side is tests/test_devices_gpu.py)."""
+    from rnnkit.nn.backend import native_autocast_dtypes, probed_autocast_dtypes
+
+    checked = 0
+    for name, kw in [("RNN", {}), ("GRU", {}), ("LSTM", {}), ("LSTM", {"proj_size": 3})]:
+        for low in (torch.bfloat16, torch.float16):
+            for lengths in (None, [4, 2]):
+                layer = getattr(rnn, name)(5, 6, num_layers=2, bidirectional=True, **kw)
+                x = torch.randn(4, 2, 5)
+                with torch.autocast("cpu", dtype=low), torch.no_grad():
+                    try:
+                        want = run_torch(layer.to_torch(), x, lengths=lengths)
+                    except RuntimeError:  # as above: torch.nn refuses some float16 runs
+                        continue
+                    sizes = [kw.get("proj_size", 6)] + [6] * (name == "LSTM")
+                    probed = probed_autocast_dtypes(layer.cell_type, x, layer._flat_weights, True, 2, True, sizes,
+                                                    lengths is not None)
+                    rule = native_autocast_dtypes(layer.cell_type.mode, x, bool(kw), lengths is not None)
+                assert list(probed) == list(rule) == [t.dtype for t in [want[0], *flat(want[1])]], (name, kw, low)
+                checked += 1
+    assert checked >= 12
+
+
 def test_native_lstm_runs_in_bfloat16_close_to_float32():
     torch.manual_seed(0)
     layer = rnn.LSTM(16, 32, batch_first=True, backend="native")

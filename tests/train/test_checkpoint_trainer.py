@@ -59,6 +59,29 @@ def test_round_trip_with_tied_weights_and_optimizer(tmp_path):
                                                           "optimizer-000001.safetensors"]
 
 
+def test_weights_in_one_flat_buffer_round_trip_each_stored_once(tmp_path):
+    """safetensors' own de-duplication refused a layer whose weights are views of one buffer ("None
+    is covering the entire storage"); each is stored as a copy of its own, a tied weight once."""
+    import rnnkit.nn as rnn
+    from rnnkit.train.checkpoint import _safetensors_metadata
+    from tests.nn.harness import into_one_buffer
+
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict({"rnn": rnn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2),
+                                 "tied": Tied()})
+    into_one_buffer(model["rnn"])
+    assert len({w.untyped_storage().data_ptr() for w in model["rnn"].parameters()}) == 1
+    save_checkpoint(tmp_path, model, {"model_type": "toy"})
+    ckpt = load_checkpoint(tmp_path)
+    assert sorted(ckpt.weights) == sorted(n for n in model.state_dict() if n != "tied.b.weight")
+    for name, value in model.state_dict().items():
+        assert torch.equal(ckpt.weights.get(name, ckpt.weights["tied.a.weight"]), value), name
+    blob = next(tmp_path.glob("model-*.safetensors")).read_bytes()
+    assert _safetensors_metadata(blob) == {"tied.b.weight": "tied.a.weight"}
+    stored = sum(v.numel() for v in ckpt.weights.values())
+    assert stored == sum(p.numel() for p in model.parameters())  # nothing stored twice
+
+
 def test_missing_corrupted_and_foreign_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint in"):
         read_meta(tmp_path / "nothing")

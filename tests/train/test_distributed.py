@@ -358,3 +358,25 @@ def test_a_failed_rendezvous_under_torchrun_keeps_torchs_error(monkeypatch):
     with pytest.raises(RuntimeError, match="EADDRINUSE"):
         with distributed.session("cpu"):
             pass
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_each_process_takes_a_gpu_of_its_own(gpus, monkeypatch):
+    """``--device cuda`` with N processes per machine: process K trains on cuda:K; more processes
+    than GPUs, or one explicit GPU for several processes, is one line (nccl cannot share a GPU
+    between ranks). A stand-in machine with ``gpus`` GPUs, since CI has none."""
+    from rnnkit.train import distributed
+
+    monkeypatch.setattr(distributed, "resolve_device", lambda text: torch.device("cuda" if text == "auto" else text))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    assert [distributed.rank_device("cuda", k, gpus) for k in range(gpus)] == [torch.device("cuda", k)
+                                                                               for k in range(gpus)]
+    assert distributed.rank_device("auto", gpus - 1, gpus) == torch.device("cuda", gpus - 1)
+    assert distributed.rank_device("cpu", gpus + 3, gpus + 4) == torch.device("cpu")
+    many = "1 process per machine" if gpus == 1 else "2 processes per machine"
+    with pytest.raises(ValueError, match=f"process {gpus} of this machine has no CUDA device of its own "
+                                         f"\\(there are {gpus}\\); start at most {many}"):
+        distributed.rank_device("cuda", gpus, gpus + 1)
+    with pytest.raises(ValueError, match="--device cuda:0: with 2 processes on this machine each trains on"):
+        distributed.rank_device("cuda:0", 0, 2)
+    assert distributed.rank_device("cuda:1", 0, 1) == torch.device("cuda", 1)
