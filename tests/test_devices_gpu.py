@@ -324,23 +324,26 @@ def test_torchrun_on_cuda_trains_with_nccl_as_one_process_does(tmp_path, capsys,
 # -- the torch.nn contract on CUDA: autocast's dtypes, torch.compile ---------------------------------------
 
 
+@pytest.mark.parametrize("cudnn", [True, False])
 @pytest.mark.parametrize("backend", ["auto", "bptt", "reference"])
-def test_autocast_on_cuda_gives_torch_nn_dtypes_on_every_backend(backend):
-    """Under CUDA autocast our own recurrences compute in float32 and return what cuDNN's kernel
-    returns (asked of it), so the backend never changes what a caller receives; the values agree
-    to the low dtype's precision."""
+def test_autocast_on_cuda_gives_torch_nn_dtypes_on_every_backend(backend, cudnn):
+    """Under CUDA autocast our own recurrences compute in float32 and return what torch's kernel
+    returns (asked of it: cuDNN's casts to float16, the generic path keeps bfloat16, and an empty
+    batch never reaches cuDNN), so the backend never changes what a caller receives; the values
+    agree to the low dtype's precision."""
     import rnnkit.nn as rnn
     from tests.nn.harness import flat, run_torch
 
     checked, refused = 0, []
     for name, kw in [("RNN", {}), ("GRU", {}), ("LSTM", {}), ("LSTM", {"proj_size": 3})]:
         for low in (torch.bfloat16, torch.float16):
-            for lengths in (None, [4, 2]):
+            for lengths in (None, [4, 2], "empty"):
                 torch.manual_seed(0)
                 theirs = getattr(torch.nn, name)(5, 6, num_layers=2, **kw).cuda()
                 ours = getattr(rnn, name).from_torch(theirs, backend=backend)
-                x = torch.randn(4, 2, 5, device="cuda")
-                with torch.autocast("cuda", dtype=low):
+                x = torch.randn(4, 0 if lengths == "empty" else 2, 5, device="cuda")
+                lengths = None if lengths == "empty" else lengths
+                with torch.autocast("cuda", dtype=low), torch.backends.cudnn.flags(enabled=cudnn):
                     try:
                         want = run_torch(theirs, x, lengths=lengths)
                     except RuntimeError as err:  # where torch.nn itself cannot run, there is nothing to match
@@ -352,8 +355,8 @@ def test_autocast_on_cuda_gives_torch_nn_dtypes_on_every_backend(backend):
                 for a, b in zip(got, want):
                     torch.testing.assert_close(a.float(), b.float(), atol=0.05, rtol=0)
                 checked += 1
-    print(f"{backend}: {checked} combinations matched torch.nn; torch.nn refused {refused}")
-    assert checked >= 12, refused
+    print(f"{backend}, cuDNN {cudnn}: {checked} combinations matched torch.nn; torch.nn refused {refused}")
+    assert checked >= 18, refused
 
 
 def _torch_older_than(version: str) -> bool:

@@ -163,29 +163,35 @@ def probed_autocast_dtypes(cell, x, flat_weights, has_bias, num_layers, bidirect
     autocast, asked of the kernel itself: a step or two of zeros through the layer's weights, once
     per configuration. Its rules are torch's to change: cuDNN's autocast wrapper (ATen's
     AutocastRNN.cpp) has cast everything to float16, whatever autocast's dtype, in the versions
-    read. Call it with autocast on, outside torch.func's transforms (the probe is not batched).
+    read, while torch's generic CUDA path (cuDNN disabled, or an empty batch) keeps bfloat16. Call
+    it with autocast on, outside torch.func's transforms and forward-mode AD (the probe is neither
+    batched nor dual).
 
-    Shapes: x (T, B, I) (only its device, dtype and I are read); ``state_sizes`` the size of each
-    state (h's, then c's)."""
+    Shapes: x (T, B, I) (only its device, dtype, I and whether B is 0 are read); ``state_sizes`` the
+    size of each state (h's, then c's)."""
+    empty = x.shape[1] == 0
     key = (cell.mode, x.device, x.dtype, torch.get_autocast_dtype(x.device.type), flat_weights[0].dtype,
-           len(flat_weights), num_layers, bidirectional, tuple(state_sizes), packed)
+           len(flat_weights), num_layers, bidirectional, tuple(state_sizes), packed, empty,
+           torch.backends.cudnn.enabled)
     if key not in _PROBED_DTYPES:
         _PROBED_DTYPES[key] = _probe_dtypes(cell, x, flat_weights, has_bias, num_layers, bidirectional,
-                                            state_sizes, packed)
+                                            state_sizes, packed, empty)
     return _PROBED_DTYPES[key]
 
 
-def _probe_dtypes(cell, x, flat_weights, has_bias, num_layers, bidirectional, state_sizes, packed):
+def _probe_dtypes(cell, x, flat_weights, has_bias, num_layers, bidirectional, state_sizes, packed, empty):
     directions = 2 if bidirectional else 1
+    # two rows of unequal lengths when packed: torch may run a packed batch of equal lengths
+    # through its unpacked kernel (oneDNN's on the CPU, with other dtypes); none for an empty batch,
+    # which torch keeps away from cuDNN and oneDNN (the layers never pack one)
+    steps, rows = (1, 0) if empty else (2, 2) if packed else (1, 1)
     with torch.no_grad():
-        # two rows of unequal lengths when packed: torch may run a packed batch of equal lengths
-        # through its unpacked kernel (oneDNN's on the CPU, with other dtypes)
-        rows = 2 if packed else 1
-        step = torch.zeros(rows, rows, x.shape[-1], device=x.device, dtype=x.dtype)
+        step = torch.zeros(steps, rows, x.shape[-1], device=x.device, dtype=x.dtype)
         states = tuple(torch.zeros(num_layers * directions, rows, size, device=x.device, dtype=x.dtype)
                        for size in state_sizes)
-        lengths = torch.tensor([2, 1]) if packed else None
-        out, final = _native_forward_outside_graph(cell, step, states, flat_weights, has_bias, num_layers, 0.0,
+        lengths = torch.tensor([2, 1]) if packed and not empty else None
+        weights = [w.detach() for w in flat_weights]
+        out, final = _native_forward_outside_graph(cell, step, states, weights, has_bias, num_layers, 0.0,
                                                    False, bidirectional, lengths)
     return (out.dtype, *(s.dtype for s in final))
 

@@ -282,7 +282,7 @@ class RNNBase(nn.Module):
             with torch.autocast(x.device.type, enabled=False):
                 output, states = run[backend](full(x), tuple(full(s) for s in states), lengths)
             dtypes = native_autocast_dtypes(self.cell_type.mode, x, bool(self.proj_size), lengths is not None)
-            if x.device.type != "cpu" and not (transformed() or capturing()):  # (a probe cannot run there)
+            if x.device.type != "cpu" and not (transformed() or forward_ad() or capturing()):  # (no probe there)
                 dtypes = probed_autocast_dtypes(self.cell_type, x, self._flat_weights, self.bias, self.num_layers,
                                                 self.bidirectional, [s.shape[-1] for s in states], lengths is not None)
             if dtypes is not None:
@@ -323,9 +323,11 @@ class RNNBase(nn.Module):
         """Whether this call records a graph (else the fused path keeps no activations)."""
         if not torch.is_grad_enabled():
             return False
-        return x.requires_grad or any(s.requires_grad for s in states) or any(
-            p.requires_grad for p in self.parameters()
-        )
+        if x.requires_grad or any(s.requires_grad for s in states):
+            return True
+        # own parameters first (parameters() walks submodules, ~5 us); parametrized ones live in one
+        return any(p is not None and p.requires_grad for p in self._parameters.values()) or (
+            bool(self._modules) and any(p.requires_grad for p in self.parameters()))
 
     def _direction_weights(self, layer: int, direction: int):
         """(w_ih, w_hh, b_ih, b_hh) of one layer and direction (biases ``None`` when bias=False),

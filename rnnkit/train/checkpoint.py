@@ -127,7 +127,7 @@ def _model_bytes(model: torch.nn.Module) -> bytes:
     does). Parts of one buffer, such as the weights of a recurrent layer on a GPU that cuDNN keeps
     in one flat buffer (``flatten_parameters``), are stored each as a copy of its own: safetensors'
     own de-duplication refuses them ("None is covering the entire storage")."""
-    state, metadata, first_name = {}, {}, {}
+    state, metadata, first_name, kept_storages = {}, {}, {}, set()
     for name, value in model.state_dict().items():
         value = value.detach()
         view = (value.device, value.dtype, value.data_ptr(), tuple(value.shape), value.stride())
@@ -135,7 +135,12 @@ def _model_bytes(model: torch.nn.Module) -> bytes:
             metadata[name] = first_name[view]
             continue
         first_name[view] = name
-        state[name] = value.contiguous() if _covers_its_storage(value) else value.clone()
+        storage = (value.device, value.untyped_storage().data_ptr())
+        if _covers_its_storage(value) and storage not in kept_storages:
+            state[name] = value.contiguous()
+            kept_storages.add(storage)
+        else:  # a part of a buffer, or another view of one already stored (a reshape, a dtype view)
+            state[name] = value.clone()
     return save_safetensors(state, metadata=metadata or None)
 
 

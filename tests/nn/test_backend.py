@@ -79,3 +79,22 @@ def test_rnnkit_is_an_alias_of_bptt():
     x = torch.randn(4, 2, 3)
     for a, b in zip(old(x, lengths=[4, 2])[1], new(x, lengths=[4, 2])[1]):
         assert torch.equal(a, b)
+
+
+def test_needs_grad_sees_every_trainable_weight():
+    """``auto`` picks by whether a call records a graph; a frozen layer does not, one whose only
+    trainable weight sits in a parametrization (a submodule) does."""
+    layer = rnn.GRU(3, 4)
+    x, states = torch.randn(2, 1, 3), (torch.zeros(1, 1, 4),)
+    assert layer._needs_grad(x, states)
+    for p in layer.parameters():
+        p.requires_grad_(False)
+    assert not layer._needs_grad(x, states)
+    assert layer._needs_grad(x.requires_grad_(), states)
+    x.requires_grad_(False)
+    torch.nn.utils.parametrize.register_parametrization(layer, "weight_hh_l0", torch.nn.Identity())
+    assert not layer._needs_grad(x, states)
+    layer.parametrizations.weight_hh_l0.original.requires_grad_(True)
+    assert layer._needs_grad(x, states)
+    with torch.no_grad():
+        assert not layer._needs_grad(x, states)

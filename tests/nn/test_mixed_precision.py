@@ -90,6 +90,35 @@ def test_the_dtype_probe_agrees_with_torch_nn_and_the_cpu_rule():
     assert checked >= 12
 
 
+def test_the_dtype_probe_on_an_empty_batch_and_under_forward_ad(monkeypatch):
+    """torch keeps an empty batch away from its fused kernels (other dtypes: oneDNN's LSTM here,
+    cuDNN on a GPU), so the probe runs an empty batch for one; and it reads dual weights without
+    their tangents (cuDNN has no forward-mode rule)."""
+    from torch.autograd import forward_ad as fwAD
+
+    from rnnkit.nn import backend
+
+    seen = {}
+    for name in ("LSTM", "GRU"):
+        layer = getattr(rnn, name)(5, 6)
+        sizes = [6] * (2 if name == "LSTM" else 1)
+        for batch in (2, 0):
+            x = torch.randn(3, batch, 5)
+            with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+                want = layer.to_torch()(x)
+                probed = backend.probed_autocast_dtypes(layer.cell_type, x, layer._flat_weights, True, 1, False,
+                                                        sizes, False)
+            assert list(probed) == [t.dtype for t in [want[0], *flat(want[1])]], (name, batch)
+            seen[name, batch] = probed
+    assert seen["LSTM", 2] != seen["LSTM", 0]  # the empty batch is a case of its own
+    monkeypatch.setattr(backend, "_PROBED_DTYPES", {})
+    with fwAD.dual_level(), torch.autocast("cpu", dtype=torch.bfloat16):
+        dual = [fwAD.make_dual(w.detach(), torch.ones_like(w)) for w in layer._flat_weights]
+        probed = backend.probed_autocast_dtypes(layer.cell_type, torch.randn(3, 1, 5), dual, True, 1, False, [6],
+                                                False)
+    assert probed == seen["GRU", 2]
+
+
 def test_native_lstm_runs_in_bfloat16_close_to_float32():
     torch.manual_seed(0)
     layer = rnn.LSTM(16, 32, batch_first=True, backend="native")

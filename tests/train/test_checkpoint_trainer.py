@@ -82,6 +82,18 @@ def test_weights_in_one_flat_buffer_round_trip_each_stored_once(tmp_path):
     assert stored == sum(p.numel() for p in model.parameters())  # nothing stored twice
 
 
+def test_two_views_of_one_storage_are_stored_each_on_its_own(tmp_path):
+    """A buffer that is another view of a weight (a reshape) covers the same storage: safetensors
+    refused the pair with a raw error."""
+    model = torch.nn.Linear(3, 4)
+    model.register_buffer("flat", model.weight.detach().view(-1))
+    model.register_buffer("bits", model.weight.detach().view(torch.int32))
+    save_checkpoint(tmp_path, model, {"model_type": "toy"})
+    weights = load_checkpoint(tmp_path).weights
+    for name, value in model.state_dict().items():
+        assert torch.equal(weights[name], value), name
+
+
 def test_missing_corrupted_and_foreign_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint in"):
         read_meta(tmp_path / "nothing")
