@@ -139,8 +139,9 @@ def _model_bytes(model: torch.nn.Module) -> bytes:
         if _covers_its_storage(value) and storage not in kept_storages:
             state[name] = value.contiguous()
             kept_storages.add(storage)
-        else:  # a part of a buffer, or another view of one already stored (a reshape, a dtype view)
-            state[name] = value.clone()
+        else:  # a part of a buffer, or another view of one already stored (a reshape, a transpose):
+            # a copy of its own, made on the CPU (where safetensors writes from) to spare GPU memory
+            state[name] = value.to("cpu", memory_format=torch.contiguous_format, copy=True)
     return save_safetensors(state, metadata=metadata or None)
 
 

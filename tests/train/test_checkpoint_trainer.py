@@ -83,11 +83,12 @@ def test_weights_in_one_flat_buffer_round_trip_each_stored_once(tmp_path):
 
 
 def test_two_views_of_one_storage_are_stored_each_on_its_own(tmp_path):
-    """A buffer that is another view of a weight (a reshape) covers the same storage: safetensors
-    refused the pair with a raw error."""
+    """A buffer that is another view of a weight (a reshape, a transpose) covers the same storage:
+    safetensors refused the pair with a raw error."""
     model = torch.nn.Linear(3, 4)
     model.register_buffer("flat", model.weight.detach().view(-1))
     model.register_buffer("bits", model.weight.detach().view(torch.int32))
+    model.register_buffer("transposed", model.weight.detach().t())  # not contiguous either
     save_checkpoint(tmp_path, model, {"model_type": "toy"})
     weights = load_checkpoint(tmp_path).weights
     for name, value in model.state_dict().items():
